@@ -1,0 +1,1 @@
+"""Prefect flows over the `pipeline` library, and the `alpaca-pipeline` command line at its edge."""

@@ -1,0 +1,189 @@
+"""The `alpaca-pipeline` command line: one subcommand per stage; the outermost layer of the project."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import click
+
+from pipeline.errors import PipelineError
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "openai", "aiohttp.access"):  # per-request lines drown the progress bar
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _Group(click.Group):
+    """Turns the project's domain errors into one clear line and exit status 1, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except PipelineError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.version_option(package_name="alpaca-pipeline")
+def main(verbose: bool) -> None:
+    """Make instruction-tuning data the Alpaca way, from seed tasks and a teacher LLM."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # Prefect runs offline; no telemetry
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _configure_logging(verbose)
+
+
+def _default_run_dir() -> Path:
+    return Path("outputs") / time.strftime("run-%Y%m%d-%H%M%S")
+
+
+@main.command()
+@click.option(
+    "--num-instructions",
+    "-n",
+    type=click.IntRange(min=1),
+    default=52_000,
+    show_default=True,
+    help="Stop when this many new examples are kept.",
+)
+@click.option(
+    "--seed-tasks",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Seed tasks: self-instruct JSONL, Alpaca JSON list or JSONL. [default: the project's 175]",
+)
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A new run folder. [default: outputs/run-<date>-<time>]",
+)
+@click.option("--model", default=None, help="Teacher model. [default: gpt-4o-mini; offline: simulated-teacher]")
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    default=None,
+    help="OpenAI-compatible API URL, e.g. http://localhost:8000/v1 (vLLM). [env: OPENAI_BASE_URL]",
+)
+@click.option(
+    "--api",
+    type=click.Choice(["chat", "completions"]),
+    default="chat",
+    show_default=True,
+    help="Endpoint: chat messages, or a plain completion prompt.",
+)
+@click.option(
+    "--seed", "run_seed", type=int, default=0, show_default=True, help="Run seed: fixes each request's prompt."
+)
+@click.option(
+    "--num-demonstrations",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Seed tasks shown per prompt.",
+)
+@click.option(
+    "--tasks-per-request",
+    type=click.IntRange(min=2),
+    default=20,
+    show_default=True,
+    help="List length each prompt asks for, demonstrations included.",
+)
+@click.option("--temperature", type=click.FloatRange(0, 2), default=1.0, show_default=True)
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
+@click.option(
+    "--max-tokens", type=click.IntRange(min=1), default=3072, show_default=True, help="Token budget per answer."
+)
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True, help="Requests in flight.")
+@click.option(
+    "--max-requests", type=click.IntRange(min=1), default=None, help="Hard cap on requests sent. [default: none]"
+)
+@click.option(
+    "--rouge-threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.7,
+    show_default=True,
+    help="Drop an instruction whose ROUGE-L F to any kept one exceeds this.",
+)
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def generate(
+    num_instructions: int, seed_tasks: Path | None, output_dir: Path | None, model: str | None,
+    base_url: str | None, api: str, run_seed: int, num_demonstrations: int, tasks_per_request: int,
+    temperature: float, top_p: float, max_tokens: int, concurrency: int, max_requests: int | None,
+    rouge_threshold: float, no_progress: bool,
+) -> None:  # fmt: skip
+    """Bootstrap new instruction/input/output examples from seed tasks with a teacher LLM.
+
+    With neither OPENAI_API_KEY nor --base-url set, a built-in offline teacher answers.
+    """
+    from pipeline.endpoint import resolve_endpoint
+    from pipeline.generate import GenerateConfig
+    from pipeline.generate import generate as run_generate
+    from pipeline.seeds import default_seed_path, load_seed_tasks
+    from pipeline.teacher import TeacherConfig
+
+    seed_path = seed_tasks or default_seed_path()
+    seeds = load_seed_tasks(seed_path)
+    try:
+        config = GenerateConfig(
+            num_instructions=num_instructions, run_seed=run_seed, num_demonstrations=num_demonstrations,
+            tasks_per_request=tasks_per_request, rouge_threshold=rouge_threshold, max_concurrency=concurrency,
+            max_requests=max_requests,
+        )  # fmt: skip
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    if num_demonstrations > len(seeds):
+        raise click.UsageError(f"--num-demonstrations {num_demonstrations} exceeds the {len(seeds)} seed tasks")
+    run_dir = output_dir or _default_run_dir()
+    with resolve_endpoint(base_url, os.environ.get("OPENAI_API_KEY")) as endpoint:
+        if endpoint.offline:
+            click.echo(f"No OPENAI_API_KEY or --base-url: using the built-in offline teacher at {endpoint.base_url}",
+                       err=True)  # fmt: skip
+        defaults = {f.name: f.default for f in fields(TeacherConfig)}
+        teacher = TeacherConfig(
+            model=model or endpoint.model or defaults["model"], base_url=endpoint.base_url, api=api,
+            temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+        )  # fmt: skip
+        click.echo(f"Generating {num_instructions} examples with {teacher.model} from {len(seeds)} seed tasks "
+                   f"into {run_dir}", err=True)  # fmt: skip
+        stats = run_generate(config, teacher, endpoint.api_key, seed_path, seeds, run_dir, progress=not no_progress)
+    rejected = ", ".join(f"{reason} {count}" for reason, count in stats.rejected.most_common())
+    tokens = stats.prompt_tokens + stats.completion_tokens
+    click.echo(f"Kept {stats.kept} of {stats.candidates} candidates from {stats.answers} answers ({tokens} tokens).")
+    click.echo(f"Rejected: {rejected or 'none'}.")
+    click.echo(f"Run folder: {run_dir.resolve()}")
+    click.echo(f"Kept examples: {(run_dir / 'kept.jsonl').resolve()}")
+
+
+@main.group()
+def teacher() -> None:
+    """Teacher utilities."""
+
+
+@teacher.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Server seed: changes every answer.")
+@click.option(
+    "--latency", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Seconds of delay per answer."
+)
+@click.option("--rpm", type=click.IntRange(min=1), default=None, help="Requests per minute before answering 429.")
+@click.option(
+    "--api-key",
+    "require_key",
+    envvar="SIMULATOR_API_KEY",
+    default=None,
+    help="Answer 401 unless clients send this key. [env: SIMULATOR_API_KEY]",
+)
+def simulate(host: str, port: int, seed: int, latency: float, rpm: int | None, require_key: str | None) -> None:
+    """Serve the offline teacher: an OpenAI-compatible API on HOST:PORT that writes synthetic tasks."""
+    from pipeline.simulator import SimulatorConfig, serve
+
+    serve(SimulatorConfig(seed=seed, latency_s=latency, rpm_limit=rpm, api_key=require_key), host=host, port=port)

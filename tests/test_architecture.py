@@ -1,0 +1,40 @@
+"""Dependencies point one way: the library loads without the orchestrator or the training stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
+
+
+def test_pipeline_does_not_import_prefect_or_torch() -> None:
+    code = (
+        "import json, sys\n"
+        "import pipeline, pipeline.generate, pipeline.seeds, pipeline.prompts, pipeline.parse, pipeline.filters\n"
+        "import pipeline.dedup, pipeline.teacher, pipeline.store, pipeline.endpoint, pipeline.simulator\n"
+        "print(json.dumps(sorted(m for m in ('prefect', 'torch', 'trl', 'transformers') if m in sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == []
+
+
+def test_cli_help_does_not_import_heavy_modules() -> None:
+    code = (
+        "import json, sys\nfrom click.testing import CliRunner\nfrom flows.cli import main\n"
+        "CliRunner().invoke(main, ['generate', '--help'])\n"
+        "print(json.dumps(sorted(m for m in ('prefect', 'torch', 'openai', 'datasets') if m in sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("command", [[], ["generate"], ["teacher"], ["teacher", "simulate"]])
+def test_every_subcommand_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output

@@ -1,0 +1,87 @@
+"""The novelty check gives rouge_score's exact scores, ties at the threshold included."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rouge_score import rouge_scorer
+
+from pipeline.dedup import RougeIndex, rouge_tokens
+
+SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def reference(new: str, kept: str) -> float:
+    """Alpaca's computation: _score_lcs(new_tokens, kept_tokens).fmeasure."""
+    return rouge_scorer._score_lcs(rouge_tokens(new), rouge_tokens(kept)).fmeasure
+
+
+WORDS = st.sampled_from(["the", "a", "list", "write", "poem", "cat", "café", "x2", "Über", "--", "列表", ""])
+TEXTS = st.lists(WORDS, max_size=80).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=12), TEXTS)
+def test_scores_equal_rouge_score_bit_for_bit(pool: list[str], new: str) -> None:
+    index = RougeIndex()
+    for text in pool:
+        index.add(text)
+    assert list(index.scores(new)) == [reference(new, text) for text in pool]
+    # rouge_score's public API, which scores (target=new, prediction=kept) the same way
+    assert [SCORER.score(new, text)["rougeL"].fmeasure for text in pool] == [reference(new, text) for text in pool]
+
+
+def test_float_ties_at_the_threshold_follow_the_reference() -> None:
+    # 20*LCS == 7*(la+lb): the rational F is exactly 0.7, the float is 0.7 or 0.7000000000000001.
+    decided = set()
+    for length_new in range(1, 40):
+        for length_kept in range(1, 40):
+            if (7 * (length_new + length_kept)) % 20:
+                continue
+            lcs = 7 * (length_new + length_kept) // 20
+            if lcs > min(length_new, length_kept):
+                continue
+            common = [f"w{i}" for i in range(lcs)]
+            new = " ".join(common + [f"n{i}" for i in range(length_new - lcs)])
+            kept = " ".join(common + [f"k{i}" for i in range(length_kept - lcs)])
+            index = RougeIndex(0.7)
+            index.add(kept)
+            novelty = index.check(new)
+            expected = reference(new, kept)
+            assert novelty.max_score == expected
+            assert novelty.is_novel == (expected <= 0.7)
+            decided.add(novelty.is_novel)
+    assert decided == {True, False}  # both float outcomes occur, so the test means something
+
+
+def test_greedy_decisions_equal_brute_force() -> None:
+    rng = random.Random(3)
+    vocabulary = "give list three ways to improve sleep write short poem about rain explain why sky blue".split()
+    stream = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(3, 9))) for _ in range(600)]
+    index, kept_reference = RougeIndex(), []
+    decisions = [index.add_if_novel(text).is_novel for text in stream]
+    for text in stream:
+        novel = all(reference(text, kept) <= 0.7 for kept in kept_reference)
+        if novel:
+            kept_reference.append(text)
+    assert index.instructions == kept_reference
+    assert 0 < sum(decisions) < len(stream)
+
+
+def test_most_similar_is_sorted_and_exact() -> None:
+    index = RougeIndex()
+    for text in ["write a poem about rain", "write a story about rain", "explain photosynthesis", "list ten birds"]:
+        index.add(text)
+    novelty = index.check("write a poem about snow", top_k=2)
+    assert [text for text, _ in novelty.most_similar] == ["write a poem about rain", "write a story about rain"]
+    assert novelty.max_score == reference("write a poem about snow", "write a poem about rain") > 0.7
+    assert not novelty.is_novel
+
+
+def test_empty_pool_and_non_latin_text_score_zero() -> None:
+    index = RougeIndex()
+    assert index.check("anything at all").is_novel
+    index.add("列出三种水果")
+    assert index.check("列出三种水果").max_score == 0.0  # the reference tokenizer drops non-Latin text

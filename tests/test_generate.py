@@ -1,0 +1,125 @@
+"""`generate` end to end over real HTTP: the official client against the offline teacher on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
+from pipeline.dedup import RougeIndex
+from pipeline.parse import TRUNCATED, UNPARSEABLE
+from pipeline.seeds import default_seed_path, load_seed_tasks
+from pipeline.store import read_jsonl
+
+FILTER_REASONS = {
+    "instruction_too_short", "instruction_too_long", "blocklisted_word", "write_a_program", "starts_with_punctuation",
+    "non_ascii_start", "empty_output", "placeholder_output", "output_leaks_next_task", "input_is_url",
+    "input_is_media_placeholder", "input_equals_output",
+}  # fmt: skip
+KNOWN_REASONS = FILTER_REASONS | {UNPARSEABLE, TRUNCATED, "near_duplicate"}
+
+
+@pytest.fixture
+def no_openai_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    yield
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["generate", "--no-progress", *args], env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_generate_over_http_keeps_novel_filtered_examples(teacher_server, tmp_path: Path, no_openai_env) -> None:
+    out = tmp_path / "run"
+    code, output = run_cli("-n", "120", "-o", str(out), "--base-url", teacher_server.base_url, "--seed", "5")
+    assert code == 0, output
+    assert f"Run folder: {out.resolve()}" in output
+    kept = read_jsonl(out / "kept.jsonl")
+    rejected = read_jsonl(out / "rejected.jsonl")
+    stats = json.loads((out / "stats.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+
+    assert len(kept) == stats["kept"] == 120 and stats["finished"]
+    assert stats["candidates"] == stats["kept"] + sum(stats["rejected"].values()) == len(kept) + len(rejected)
+    assert set(stats["rejected"]) <= KNOWN_REASONS and "near_duplicate" in stats["rejected"]
+    assert {record["reason"] for record in rejected} == set(stats["rejected"])
+    assert all(record["raw"] for record in rejected)
+    assert stats["teacher_models"] == {"simulated-teacher": stats["answers"]}
+    assert manifest["seed_tasks"]["count"] == 175 and manifest["teacher"]["base_url"] == teacher_server.base_url
+
+    for record in kept:
+        assert set(record) >= {"instruction", "input", "output", "max_rouge_l", "most_similar_instructions"}
+        assert record["max_rouge_l"] <= 0.7 and len(record["most_similar_instructions"]) == 10
+        assert record["max_rouge_l"] == record["most_similar_instructions"][0]["score"]
+    # Independently: every kept instruction is novel against the seeds and all earlier kept ones.
+    index = RougeIndex()
+    for seed in load_seed_tasks(default_seed_path()):
+        index.add(seed.instruction)
+    for record in kept:
+        assert index.add_if_novel(record["instruction"]).max_score == record["max_rouge_l"]
+    requests = [(r["request_index"], r["position"]) for r in kept]
+    assert requests == sorted(requests) and len(set(requests)) == len(requests)  # used in request order
+
+
+def test_result_does_not_depend_on_concurrency(teacher_server, tmp_path: Path, no_openai_env) -> None:
+    runs = []
+    for concurrency in ("1", "8"):
+        out = tmp_path / f"c{concurrency}"
+        code, output = run_cli("-n", "40", "-o", str(out), "--base-url", teacher_server.base_url,
+                               "--concurrency", concurrency)  # fmt: skip
+        assert code == 0, output
+        runs.append((out / "kept.jsonl").read_bytes())
+    assert runs[0] == runs[1]
+
+
+def test_offline_default_starts_its_own_teacher(tmp_path: Path, no_openai_env) -> None:
+    out = tmp_path / "offline"
+    code, output = run_cli(
+        "-n", "25", "-o", str(out), "--seed-tasks", str(Path(__file__).parent / "data" / "self_instruct_format.jsonl")
+    )
+    assert code == 0, output
+    assert "built-in offline teacher" in output
+    assert len(read_jsonl(out / "kept.jsonl")) == 25
+
+
+def test_wrong_key_fails_fast_without_leaking_it(tmp_path: Path, no_openai_env) -> None:
+    from pipeline.simulator import SimulatorConfig, SimulatorServer
+
+    secret = "sk-test-very-secret-0123456789"
+    with SimulatorServer(SimulatorConfig(api_key="sk-the-right-one")) as server:
+        out = tmp_path / "badkey"
+        code, output = run_cli("-n", "5", "-o", str(out), "--base-url", server.base_url,
+                               env={"OPENAI_API_KEY": secret})  # fmt: skip
+        assert len(server.requests) == 1  # no retry of a 401
+    assert code == 1 and "rejected the API key (401)" in output and "OPENAI_API_KEY" in output
+    assert secret not in output
+    assert all(secret not in path.read_text() for path in out.iterdir())
+
+
+def test_unknown_model_says_what_to_change(teacher_server, tmp_path: Path, no_openai_env) -> None:
+    code, output = run_cli("-n", "5", "-o", str(tmp_path / "m"), "--base-url", teacher_server.base_url,
+                           "--model", "no-such-model")  # fmt: skip
+    assert code == 1 and "'no-such-model' was not found" in output and "--model" in output
+
+
+def test_existing_run_folder_is_not_overwritten(teacher_server, tmp_path: Path, no_openai_env) -> None:
+    out = tmp_path / "again"
+    assert run_cli("-n", "3", "-o", str(out), "--base-url", teacher_server.base_url)[0] == 0
+    before = (out / "kept.jsonl").read_bytes()
+    code, output = run_cli("-n", "3", "-o", str(out), "--base-url", teacher_server.base_url)
+    assert code == 1 and "already holds a run" in output
+    assert (out / "kept.jsonl").read_bytes() == before
+
+
+def test_bad_seed_file_is_reported_with_file_and_line(tmp_path: Path, no_openai_env) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"instruction": "Name a fruit please.", "input": "", "output": "Apple"}\n{oops\n')
+    code, output = run_cli("-n", "3", "-o", str(tmp_path / "x"), "--seed-tasks", str(seeds))
+    assert code == 1 and f"{seeds}:2: invalid JSON" in output
+    assert not (tmp_path / "x").exists()
