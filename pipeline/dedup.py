@@ -1,15 +1,38 @@
-"""Exact ROUGE-L novelty check: drop an instruction whose ROUGE-L F-measure to any kept one exceeds a threshold."""
+"""Exact ROUGE-L novelty index: drop an instruction whose ROUGE-L F-measure to any kept one exceeds a threshold.
+
+Decisions and scores equal the reference rule (Alpaca's generate_instruction.py: rouge_score's `_score_lcs`
+of the new instruction's tokens against each pool entry's, dropped iff the max F-measure is > 0.7), and are
+fast because most of the pool never reaches an LCS computation:
+
+1. an inverted index of (token, k-th occurrence) gives, for every pool entry in one `np.bincount`, the
+   multiset overlap of tokens with the query, an upper bound on their LCS;
+2. the bound turned into an F-measure (with the reference's own float operations) ranks the entries; exact
+   LCS (rapidfuzz's bit-parallel LCS on token-id sequences) is computed for the best-bounded ones only,
+   widening until no unchecked entry's bound can reach the k-th best exact score.
+
+Entries that share no token with the query score exactly 0 and are never reported as similar.
+"""
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 from rouge_score.tokenize import tokenize
 
-DEFAULT_THRESHOLD = 0.7  # Alpaca/self-instruct: keep only if ROUGE-L F < = 0.7 against every kept instruction
+DEFAULT_THRESHOLD = 0.7  # Alpaca/self-instruct: keep only if ROUGE-L F <= 0.7 against every kept instruction
+Tokenizer = Literal["rouge", "unicode"]
+
+# Scripts written without spaces: each character is a token, as CJK ROUGE implementations do.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u0e00-\u0e7f]")
+_WORD = re.compile(r"[^\W_]+")
 
 
 def rouge_tokens(text: str) -> list[str]:
@@ -21,64 +44,144 @@ def rouge_tokens(text: str) -> list[str]:
     return tokenize(text, None)
 
 
+def unicode_tokens(text: str) -> list[str]:
+    """A tokenizer for any script: case-folded words without accents, CJK/Thai/Hangul one character each.
+
+    >>> unicode_tokens("Café, 北京 Straße")
+    ['cafe', '北', '京', 'strasse']
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(char for char in decomposed if not unicodedata.combining(char))
+    text = _UNSPACED.sub(lambda match: f" {match.group()} ", unicodedata.normalize("NFC", text))
+    return _WORD.findall(text)
+
+
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {"rouge": rouge_tokens, "unicode": unicode_tokens}
+
+
 @dataclass(frozen=True, slots=True)
 class Novelty:
     """The verdict on one instruction: its max ROUGE-L F to the pool and its most similar pool entries."""
 
     is_novel: bool
     max_score: float
-    most_similar: tuple[tuple[str, float], ...]  # (instruction, score), best first
+    most_similar: tuple[tuple[str, float], ...]  # (instruction, score), best first, scores > 0 only
+
+
+def fmeasure(lcs: np.ndarray, pool_lengths: np.ndarray, query_length: int) -> np.ndarray:
+    """rouge_score's F-measure with its exact float operations (ties at 0.7 fall as they do there)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = lcs / pool_lengths
+        recall = lcs / query_length
+        score = 2 * precision * recall / (precision + recall)
+    return np.where((precision + recall) > 0, score, 0.0)
+
+
+class _Postings:
+    """A growable int32 array of pool ids (amortised O(1) append, a zero-copy view for numpy)."""
+
+    __slots__ = ("data", "size")
+
+    def __init__(self) -> None:
+        self.data = np.empty(4, dtype=np.int32)
+        self.size = 0
+
+    def append(self, value: int) -> None:
+        if self.size == len(self.data):
+            self.data = np.resize(self.data, 2 * self.size)
+        self.data[self.size] = value
+        self.size += 1
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.size]
 
 
 class RougeIndex:
-    """The pool of kept instructions, checked the way Alpaca's generate_instruction.py checks it.
+    """The pool of kept instructions (seeds included), with exact incremental ROUGE-L queries."""
 
-    Scores are computed as rouge_score's `_score_lcs(new_tokens, pool_tokens)` does, with the same
-    float operations, so ties at exactly the threshold fall the same way; only the LCS lengths come from
-    rapidfuzz's exact LCS on token-id sequences instead of a Python DP table.
-    """
-
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, tokenizer: Tokenizer = "rouge") -> None:
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {sorted(TOKENIZERS)}, got {tokenizer!r}")
         self.threshold = threshold
+        self.tokenizer = tokenizer
+        self._tokenize = TOKENIZERS[tokenizer]
         self.instructions: list[str] = []
         self._vocabulary: dict[str, int] = {}
         self._sequences: list[list[int]] = []
-        self._lengths: list[int] = []
+        self._lengths = _Postings()  # token count of each entry (reusing the growable array)
+        self._postings: dict[tuple[int, int], _Postings] = {}
 
     def __len__(self) -> int:
         return len(self.instructions)
 
     def _encode(self, text: str) -> list[int]:
-        return [self._vocabulary.setdefault(token, len(self._vocabulary)) for token in rouge_tokens(text)]
+        vocabulary = self._vocabulary
+        return [vocabulary.setdefault(token, len(vocabulary)) for token in self._tokenize(text)]
+
+    @staticmethod
+    def _occurrence_keys(sequence: list[int]) -> list[tuple[int, int]]:
+        """(token, k) for the k-th occurrence of each token: shared keys count the multiset overlap."""
+        return [(token, k) for token, count in Counter(sequence).items() for k in range(count)]
 
     def add(self, instruction: str) -> None:
         """Put an instruction in the pool unconditionally (seed tasks go in this way)."""
         sequence = self._encode(instruction)
+        entry = len(self.instructions)
         self.instructions.append(instruction)
         self._sequences.append(sequence)
         self._lengths.append(len(sequence))
+        for key in self._occurrence_keys(sequence):
+            postings = self._postings.get(key)
+            if postings is None:
+                postings = self._postings[key] = _Postings()
+            postings.append(entry)
+
+    def extend(self, instructions: Iterable[str]) -> None:
+        """Bulk build: add every instruction unconditionally."""
+        for instruction in instructions:
+            self.add(instruction)
+
+    def _exact(self, sequence: list[int], entries: np.ndarray) -> np.ndarray:
+        choices = [self._sequences[entry] for entry in entries]
+        lcs = process.cdist([sequence], choices, scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
+        return fmeasure(lcs.astype(np.float64), self._lengths.view()[entries].astype(np.float64), len(sequence))
 
     def scores(self, instruction: str) -> np.ndarray:
-        """ROUGE-L F-measure of `instruction` (as target) against every pool entry (as prediction)."""
+        """Exact F-measure against every pool entry, without pruning (for tests and small pools)."""
         sequence = self._encode(instruction)
         if not self._sequences or not sequence:
             return np.zeros(len(self._sequences))
-        lcs = process.cdist([sequence], self._sequences, scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
-        lcs = lcs.astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = lcs / np.asarray(self._lengths, dtype=np.float64)
-            recall = lcs / len(sequence)
-            fmeasure = 2 * precision * recall / (precision + recall)
-        return np.where((precision + recall) > 0, fmeasure, 0.0)
+        return self._exact(sequence, np.arange(len(self._sequences)))
 
     def check(self, instruction: str, top_k: int = 10) -> Novelty:
-        """Score an instruction against the pool without adding it."""
-        scores = self.scores(instruction)
-        if scores.size == 0:
+        """Score an instruction against the pool without adding it; `most_similar` is exact for its k."""
+        sequence = self._encode(instruction)
+        keys = [self._postings[key].view() for key in self._occurrence_keys(sequence) if key in self._postings]
+        if not keys:  # no shared token: every score is 0
             return Novelty(True, 0.0, ())
-        best = np.argsort(-scores, kind="stable")[:top_k]
-        max_score = float(scores[best[0]])
-        most_similar = tuple((self.instructions[i], float(scores[i])) for i in best)
+        overlap = np.bincount(np.concatenate(keys), minlength=len(self.instructions))
+        candidates = np.flatnonzero(overlap)
+        lengths = self._lengths.view()[candidates].astype(np.float64)
+        bound = fmeasure(overlap[candidates].astype(np.float64), lengths, len(sequence))
+        wanted = max(top_k, 1)
+        width = min(len(candidates), 4 * wanted)
+        while True:
+            if width < len(candidates):
+                order = np.argpartition(-bound, width)
+                chosen, rest_bound = order[:width], bound[order[width]]  # the best unchecked bound
+            else:
+                chosen, rest_bound = np.arange(len(candidates)), -1.0
+            exact = self._exact(sequence, candidates[chosen])
+            ranking = np.lexsort((candidates[chosen], -exact))[:wanted]  # score desc, then pool order
+            kth_best = exact[ranking[-1]] if len(ranking) == wanted else 0.0
+            # Entries left unchecked have bound <= rest_bound; they cannot enter the top-k or exceed the max.
+            if rest_bound < kth_best or rest_bound < 0:
+                break
+            width = min(len(candidates), 4 * width)
+        max_score = float(exact[ranking[0]])
+        most_similar = tuple(
+            (self.instructions[candidates[chosen[i]]], float(exact[i])) for i in ranking[:top_k] if exact[i] > 0
+        )
         return Novelty(max_score <= self.threshold, max_score, most_similar)
 
     def add_if_novel(self, instruction: str, top_k: int = 10) -> Novelty:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
@@ -85,3 +86,42 @@ def test_empty_pool_and_non_latin_text_score_zero() -> None:
     assert index.check("anything at all").is_novel
     index.add("列出三种水果")
     assert index.check("列出三种水果").max_score == 0.0  # the reference tokenizer drops non-Latin text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=60), TEXTS, st.integers(min_value=1, max_value=12))
+def test_pruned_top_k_equals_brute_force(pool: list[str], new: str, top_k: int) -> None:
+    index = RougeIndex()
+    index.extend(pool)
+    brute = [(reference(new, text), position) for position, text in enumerate(pool)]
+    expected = [(pool[position], score) for score, position in sorted(brute, key=lambda x: (-x[0], x[1])) if score > 0]
+    novelty = index.check(new, top_k=top_k)
+    assert list(novelty.most_similar) == expected[:top_k]
+    assert novelty.max_score == max(score for score, _ in brute)
+    assert novelty.is_novel == (novelty.max_score <= 0.7)
+
+
+@pytest.mark.parametrize(
+    ("kept", "new"),
+    [
+        ("列出三种常见的水果并说明它们的营养价值", "列出三种常见的水果并说明它们的营养"),
+        ("Назовите три крупные реки Европы и их длину", "Назовите три крупные реки Европы и их протяжённость"),
+        # the same German task typed with and without umlauts
+        ("Nennen Sie drei Gründe für frühes Aufstehen", "Nennen Sie drei Grunde fur fruhes Aufstehen"),
+    ],
+)
+def test_unicode_tokenizer_catches_non_latin_near_duplicates(kept: str, new: str) -> None:
+    reference_index = RougeIndex()
+    reference_index.add(kept)
+    assert reference_index.check(new).max_score < 0.7  # the reference tokenizer lets these through
+    index = RougeIndex(tokenizer="unicode")
+    index.add(kept)
+    assert not index.check(new).is_novel
+
+
+def test_unicode_tokenizer_keeps_distinct_tasks_apart() -> None:
+    index = RougeIndex(tokenizer="unicode")
+    index.add("列出三种常见的水果")
+    assert index.check("解释光合作用的过程").is_novel
+    with pytest.raises(ValueError, match="tokenizer must be one of"):
+        RougeIndex(tokenizer="words")  # type: ignore[arg-type]
