@@ -112,12 +112,14 @@ def _default_run_dir() -> Path:
     show_default=True,
     help="Drop an instruction whose ROUGE-L F to any kept one exceeds this.",
 )
+@click.option("--tokenizer", type=click.Choice(["rouge", "unicode"]), default="rouge", show_default=True,
+              help="ROUGE-L tokenizer: rouge_score's (the exact Alpaca rule), or unicode for non-English data.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def generate(
     num_instructions: int, seed_tasks: Path | None, output_dir: Path | None, model: str | None,
     base_url: str | None, api: str, run_seed: int, num_demonstrations: int, tasks_per_request: int,
     temperature: float, top_p: float, max_tokens: int, concurrency: int, max_requests: int | None,
-    rouge_threshold: float, no_progress: bool,
+    rouge_threshold: float, tokenizer: str, no_progress: bool,
 ) -> None:  # fmt: skip
     """Bootstrap new instruction/input/output examples from seed tasks with a teacher LLM.
 
@@ -135,7 +137,7 @@ def generate(
         config = GenerateConfig(
             num_instructions=num_instructions, run_seed=run_seed, num_demonstrations=num_demonstrations,
             tasks_per_request=tasks_per_request, rouge_threshold=rouge_threshold, max_concurrency=concurrency,
-            max_requests=max_requests,
+            max_requests=max_requests, tokenizer=tokenizer,
         )  # fmt: skip
     except ValueError as error:
         raise click.UsageError(str(error)) from None
@@ -187,3 +189,53 @@ def simulate(host: str, port: int, seed: int, latency: float, rpm: int | None, r
     from pipeline.simulator import SimulatorConfig, serve
 
     serve(SimulatorConfig(seed=seed, latency_s=latency, rpm_limit=rpm, api_key=require_key), host=host, port=port)
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Kept records: .json for an indented JSON list (alpaca_data.json layout), else JSONL.",
+)
+@click.option(
+    "--seed-tasks",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Seed tasks to pre-load into the pool (any format generate accepts). [default: none]",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.7,
+    show_default=True,
+    help="Drop a record whose ROUGE-L F to any earlier kept one exceeds this.",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Choice(["rouge", "unicode"]),
+    default="rouge",
+    show_default=True,
+    help="rouge: rouge_score's (exact Alpaca rule; non-Latin text scores 0). unicode: any script.",
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Most similar instructions recorded with each record.",
+)
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def dedup(
+    input_path: Path, output: Path, seed_tasks: Path | None, threshold: float, tokenizer: str, top_k: int,
+    no_progress: bool,
+) -> None:  # fmt: skip
+    """Drop near-duplicate instructions from an Alpaca-format dataset (JSON list or JSONL), in file order."""
+    from pipeline.cleaning import dedup_file, sidecar_paths
+
+    summary = dedup_file(input_path, output, seed_tasks, threshold, tokenizer, top_k, progress=not no_progress)
+    rejected_path, summary_path = sidecar_paths(output)
+    click.echo(f"Kept {summary.kept} of {summary.records} records; {summary.rejected} near-duplicates dropped.")
+    click.echo(f"Kept: {output.resolve()}\nRejected: {rejected_path.resolve()}\nSummary: {summary_path.resolve()}")

@@ -16,7 +16,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from pipeline import __version__
-from pipeline.dedup import DEFAULT_THRESHOLD, RougeIndex
+from pipeline.dedup import DEFAULT_THRESHOLD, RougeIndex, Tokenizer
 from pipeline.errors import PipelineError
 from pipeline.filters import FilterConfig, check_example
 from pipeline.parse import parse_answer
@@ -39,6 +39,7 @@ class GenerateConfig:
     num_demonstrations: int = 3  # Alpaca shows 3 seed tasks per prompt
     tasks_per_request: int = 20  # the list length a prompt asks for, demonstrations included
     rouge_threshold: float = DEFAULT_THRESHOLD
+    tokenizer: Tokenizer = "rouge"  # rouge_score's, for the exact Alpaca rule; "unicode" for non-English data
     top_k_similar: int = 10  # neighbours recorded with each kept example, as Alpaca's regen.json does
     max_concurrency: int = 8  # requests in flight; the teacher's rate limit is the real bound
     max_requests: int | None = None  # a hard cap on paid requests; None: until num_instructions are kept
@@ -117,7 +118,7 @@ class _Loop:
         self.seeds = seeds
         self.store = store
         self.stats = GenerateStats()
-        self.index = RougeIndex(config.rouge_threshold)
+        self.index = RougeIndex(config.rouge_threshold, config.tokenizer)
         for seed in seeds:  # seeds are in the pool: a task too close to a seed is not new
             self.index.add(seed.instruction)
         self.unproductive = 0

@@ -46,6 +46,25 @@ def load_seed_tasks(path: str | Path) -> list[SeedTask]:
     return tasks
 
 
+def load_alpaca_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """Read an Alpaca dataset (JSON list or JSONL) as (line, record) pairs, extra fields kept.
+
+    Raises:
+        InputDataError: naming the file, line and field of the first record that is not an Alpaca record.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    if not text.strip():
+        raise InputDataError(f"{path}: the file is empty; expected Alpaca records as JSONL or a JSON list")
+    records = list(_json_list(path, text) if text.lstrip().startswith("[") else _json_lines(path, text))
+    for line, record in records:
+        where = f"{path}:{line}"
+        if not isinstance(record, dict):
+            raise InputDataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        _example(where, record, "")
+    return records
+
+
 def _read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
