@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Tests never touch the user's response cache.
+os.environ["ALPACA_PIPELINE_CACHE"] = str(Path(tempfile.mkdtemp(prefix="alpaca-cache-")) / "teacher.sqlite")
 
 DATA = Path(__file__).parent / "data"
 
