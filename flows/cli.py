@@ -15,7 +15,13 @@ from pipeline.errors import PipelineError
 
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "openai", "aiohttp.access"):  # per-request lines drown the progress bar
+    for noisy in (
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "openai",
+        "aiohttp.access",
+    ):  # per-request lines drown the progress bar
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -63,7 +69,7 @@ def _default_run_dir() -> Path:
     "-o",
     type=click.Path(path_type=Path),
     default=None,
-    help="A new run folder. [default: outputs/run-<date>-<time>]",
+    help="Run folder; an existing run there is continued. [default: outputs/run-<date>-<time>]",
 )
 @click.option("--model", default=None, help="Teacher model. [default: gpt-4o-mini; offline: simulated-teacher]")
 @click.option(
@@ -101,10 +107,41 @@ def _default_run_dir() -> Path:
 @click.option(
     "--max-tokens", type=click.IntRange(min=1), default=3072, show_default=True, help="Token budget per answer."
 )
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True, help="Requests in flight.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True, help="Requests in flight.")
 @click.option(
-    "--max-requests", type=click.IntRange(min=1), default=None, help="Hard cap on requests sent. [default: none]"
+    "--rpm",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Client-side budget of requests per minute. [default: none]",
 )
+@click.option(
+    "--tpm",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Client-side budget of tokens per minute. [default: none]",
+)
+@click.option(
+    "--max-requests", type=click.IntRange(min=1), default=None, help="Hard cap on request numbers. [default: none]"
+)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop (resumably) once this many US dollars are spent on the run. [default: none]",
+)
+@click.option(
+    "--prices",
+    type=click.Path(path_type=Path),
+    default=None,
+    help='JSON price table {"model": {"input": USD/1M tokens, "output": USD/1M tokens}}.',
+)
+@click.option(
+    "--cache-path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Response cache. [default: $ALPACA_PIPELINE_CACHE or ~/.cache/alpaca-pipeline/teacher.sqlite]",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
 @click.option(
     "--rouge-threshold",
     type=click.FloatRange(0, 1, min_open=True),
@@ -112,56 +149,112 @@ def _default_run_dir() -> Path:
     show_default=True,
     help="Drop an instruction whose ROUGE-L F to any kept one exceeds this.",
 )
-@click.option("--tokenizer", type=click.Choice(["rouge", "unicode"]), default="rouge", show_default=True,
-              help="ROUGE-L tokenizer: rouge_score's (the exact Alpaca rule), or unicode for non-English data.")
+@click.option(
+    "--tokenizer",
+    type=click.Choice(["rouge", "unicode"]),
+    default="rouge",
+    show_default=True,
+    help="ROUGE-L tokenizer: rouge_score's (the exact Alpaca rule), or unicode for non-English data.",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def generate(
     num_instructions: int, seed_tasks: Path | None, output_dir: Path | None, model: str | None,
     base_url: str | None, api: str, run_seed: int, num_demonstrations: int, tasks_per_request: int,
-    temperature: float, top_p: float, max_tokens: int, concurrency: int, max_requests: int | None,
+    temperature: float, top_p: float, max_tokens: int, concurrency: int, rpm: float | None, tpm: float | None,
+    max_requests: int | None, max_cost: float | None, prices: Path | None, cache_path: Path | None, no_cache: bool,
     rouge_threshold: float, tokenizer: str, no_progress: bool,
 ) -> None:  # fmt: skip
     """Bootstrap new instruction/input/output examples from seed tasks with a teacher LLM.
 
-    With neither OPENAI_API_KEY nor --base-url set, a built-in offline teacher answers.
+    With neither OPENAI_API_KEY nor --base-url set, a built-in offline teacher answers. Running the same
+    command on the same --output-dir continues an interrupted run without paying for any answer twice.
     """
+    from pipeline.cache import ResponseCache, default_cache_path
+    from pipeline.cost import load_prices
     from pipeline.endpoint import resolve_endpoint
-    from pipeline.generate import GenerateConfig
+    from pipeline.generate import GenerateConfig, project_cost
     from pipeline.generate import generate as run_generate
     from pipeline.seeds import default_seed_path, load_seed_tasks
     from pipeline.teacher import TeacherConfig
 
     seed_path = seed_tasks or default_seed_path()
     seeds = load_seed_tasks(seed_path)
+    price_table = load_prices(prices)
     try:
         config = GenerateConfig(
             num_instructions=num_instructions, run_seed=run_seed, num_demonstrations=num_demonstrations,
-            tasks_per_request=tasks_per_request, rouge_threshold=rouge_threshold, max_concurrency=concurrency,
-            max_requests=max_requests, tokenizer=tokenizer,
+            tasks_per_request=tasks_per_request, rouge_threshold=rouge_threshold, tokenizer=tokenizer,
+            max_concurrency=concurrency, max_requests=max_requests, max_cost_usd=max_cost,
         )  # fmt: skip
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     if num_demonstrations > len(seeds):
         raise click.UsageError(f"--num-demonstrations {num_demonstrations} exceeds the {len(seeds)} seed tasks")
     run_dir = output_dir or _default_run_dir()
-    with resolve_endpoint(base_url, os.environ.get("OPENAI_API_KEY")) as endpoint:
-        if endpoint.offline:
-            click.echo(f"No OPENAI_API_KEY or --base-url: using the built-in offline teacher at {endpoint.base_url}",
-                       err=True)  # fmt: skip
-        defaults = {f.name: f.default for f in fields(TeacherConfig)}
-        teacher = TeacherConfig(
-            model=model or endpoint.model or defaults["model"], base_url=endpoint.base_url, api=api,
-            temperature=temperature, top_p=top_p, max_tokens=max_tokens,
-        )  # fmt: skip
-        click.echo(f"Generating {num_instructions} examples with {teacher.model} from {len(seeds)} seed tasks "
-                   f"into {run_dir}", err=True)  # fmt: skip
-        stats = run_generate(config, teacher, endpoint.api_key, seed_path, seeds, run_dir, progress=not no_progress)
+    cache = None if no_cache else ResponseCache(cache_path or default_cache_path())
+    try:
+        with resolve_endpoint(base_url, os.environ.get("OPENAI_API_KEY")) as endpoint:
+            if endpoint.offline:
+                click.echo(f"No OPENAI_API_KEY or --base-url: using the built-in offline teacher at "
+                           f"{endpoint.base_url}", err=True)  # fmt: skip
+            defaults = {f.name: f.default for f in fields(TeacherConfig)}
+            teacher = TeacherConfig(
+                model=model or endpoint.model or defaults["model"], base_url=endpoint.base_url, api=api,
+                temperature=temperature, top_p=top_p, max_tokens=max_tokens, rpm=rpm, tpm=tpm,
+            )  # fmt: skip
+            forecast = project_cost(config, teacher, seeds, price_table)
+            dollars = f"~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else "no price known"
+            click.echo(f"Generating {num_instructions} examples with {teacher.model} from {len(seeds)} seed tasks "
+                       f"into {run_dir}. Projected: ~{forecast['requests']:,} requests, ~{forecast['tokens']:,} "
+                       f"tokens, {dollars}.", err=True)  # fmt: skip
+            stats = run_generate(config, teacher, endpoint.api_key, seed_path, seeds, run_dir, price_table, cache,
+                                 progress=not no_progress)  # fmt: skip
+    finally:
+        if cache is not None:
+            cache.close()
+    if stats.finished and stats.new_requests == 0:
+        click.echo(f"Nothing to do: the run in {run_dir} is already complete ({stats.kept} examples).")
     rejected = ", ".join(f"{reason} {count}" for reason, count in stats.rejected.most_common())
     tokens = stats.prompt_tokens + stats.completion_tokens
-    click.echo(f"Kept {stats.kept} of {stats.candidates} candidates from {stats.answers} answers ({tokens} tokens).")
+    spent = f", ${stats.cost_usd:.4f}" if stats.cost_usd is not None else ""
+    click.echo(f"Kept {stats.kept} of {stats.candidates} candidates from {stats.answers} answers ({tokens:,} tokens"
+               f"{spent}; {stats.new_requests} new requests, {stats.cache_hits} from cache).")  # fmt: skip
     click.echo(f"Rejected: {rejected or 'none'}.")
+    if stats.stopped == "max_cost":
+        click.echo(f"Stopped at the --max-cost budget of ${max_cost}: run again with a higher --max-cost to continue.")
+    elif stats.stopped == "max_requests":
+        click.echo(f"Stopped at --max-requests {max_requests} before the target: raise it and run again to continue.")
     click.echo(f"Run folder: {run_dir.resolve()}")
     click.echo(f"Kept examples: {(run_dir / 'kept.jsonl').resolve()}")
+
+
+@main.group()
+def cache() -> None:
+    """The teacher response cache."""
+
+
+@cache.command("info")
+@click.option("--cache-path", type=click.Path(path_type=Path), default=None)
+def cache_info(cache_path: Path | None) -> None:
+    """Show where the cache is and how many answers it holds."""
+    from pipeline.cache import ResponseCache, default_cache_path
+
+    path = cache_path or default_cache_path()
+    store = ResponseCache(path)
+    click.echo(f"{path}: {len(store)} cached answers")
+    store.close()
+
+
+@cache.command("clear")
+@click.option("--cache-path", type=click.Path(path_type=Path), default=None)
+def cache_clear(cache_path: Path | None) -> None:
+    """Delete every cached answer (run folders keep their own journals)."""
+    from pipeline.cache import ResponseCache, default_cache_path
+
+    path = cache_path or default_cache_path()
+    store = ResponseCache(path)
+    click.echo(f"{path}: removed {store.clear()} cached answers")
+    store.close()
 
 
 @main.group()
@@ -239,3 +332,7 @@ def dedup(
     rejected_path, summary_path = sidecar_paths(output)
     click.echo(f"Kept {summary.kept} of {summary.records} records; {summary.rejected} near-duplicates dropped.")
     click.echo(f"Kept: {output.resolve()}\nRejected: {rejected_path.resolve()}\nSummary: {summary_path.resolve()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,16 @@
-"""The bootstrap loop: plan numbered requests, keep several in flight, process answers in request order."""
+"""The bootstrap loop: plan numbered requests, keep many in flight, process answers strictly in request order.
+
+Request i's prompt depends only on (run seed, i), and answers are used in request order whatever order they
+arrive in, so a run's result depends only on its settings and the teacher's answers. Every answer is
+journaled on arrival; running the same command again replays the journal (no request is paid twice) and
+continues where the last session stopped.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -16,6 +23,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from pipeline import __version__
+from pipeline.cache import ResponseCache
+from pipeline.cost import cost_usd
 from pipeline.dedup import DEFAULT_THRESHOLD, RougeIndex, Tokenizer
 from pipeline.errors import PipelineError
 from pipeline.filters import FilterConfig, check_example
@@ -28,11 +37,13 @@ from pipeline.teacher import Teacher, TeacherConfig, TeacherResponse
 log = logging.getLogger(__name__)
 
 NEAR_DUPLICATE = "near_duplicate"
+ASSUMED_KEEP_RATE = 0.5  # for the cost projection before any answer: Alpaca kept ~60% of parsed tasks
+ASSUMED_TOKENS_PER_TASK = 80  # ~60 words of instruction, input and output
 
 
 @dataclass(frozen=True, slots=True)
 class GenerateConfig:
-    """What one generation run makes; together with the seed file and the teacher it fixes the result."""
+    """What one generation run makes; with the seed file and the teacher's decoding it fixes the result."""
 
     num_instructions: int = 52_000  # Alpaca's size
     run_seed: int = 0  # request i's demonstrations depend only on (run_seed, i)
@@ -41,8 +52,9 @@ class GenerateConfig:
     rouge_threshold: float = DEFAULT_THRESHOLD
     tokenizer: Tokenizer = "rouge"  # rouge_score's, for the exact Alpaca rule; "unicode" for non-English data
     top_k_similar: int = 10  # neighbours recorded with each kept example, as Alpaca's regen.json does
-    max_concurrency: int = 8  # requests in flight; the teacher's rate limit is the real bound
-    max_requests: int | None = None  # a hard cap on paid requests; None: until num_instructions are kept
+    max_concurrency: int = 16  # requests in flight; the rpm/tpm budgets are the real bound on a paid API
+    max_requests: int | None = None  # a hard cap on request indices; None: until num_instructions are kept
+    max_cost_usd: float | None = None  # stop cleanly (resumable) once this much is spent; None: no budget
     stall_requests: int = 50  # give up when this many answers in a row keep nothing: the teacher is not usable
     filters: FilterConfig = field(default_factory=FilterConfig)
 
@@ -61,22 +73,31 @@ class GenerateConfig:
 class GenerateStats:
     """Counts of a run, written to stats.json after every answer."""
 
-    requests: int = 0
-    answers: int = 0
+    answers: int = 0  # answers processed, in request order
     candidates: int = 0
     kept: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # of the answers processed
     completion_tokens: int = 0
+    cost_usd: float | None = None  # of every answer paid for in any session of this run; None: no price known
+    paid_requests: int = 0  # answers that came from the network, in any session
+    new_requests: int = 0  # answers fetched in this session (network or cache)
+    cache_hits: int = 0  # of those, served by the response cache
+    retries: int = 0
     teacher_models: Counter[str] = field(default_factory=Counter)
     elapsed_s: float = 0.0
-    finished: bool = False
+    stopped: str = ""  # "target", "max_cost", "max_requests"
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped == "target"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["rejected"] = dict(sorted(self.rejected.items()))
         data["teacher_models"] = dict(self.teacher_models)
         data["keep_rate"] = self.kept / self.candidates if self.candidates else 0.0
+        data["finished"] = self.finished
         return data
 
 
@@ -92,6 +113,16 @@ def request_seed(run_seed: int, request_index: int) -> int:
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_identity(config: GenerateConfig, teacher: TeacherConfig, seed_sha256: str) -> dict[str, Any]:
+    """The settings that fix a run's result; a run folder may only be continued with the same ones."""
+    settings = asdict(config)
+    for free in ("num_instructions", "max_concurrency", "max_requests", "max_cost_usd", "stall_requests"):
+        settings.pop(free)  # these say how far to go or how fast, not what is made
+    identity = {"generate": settings, "teacher": teacher.decoding(), "seed_tasks_sha256": seed_sha256,
+                "prompt_version": PROMPT_VERSION}  # fmt: skip
+    return json.loads(json.dumps(identity))  # as stored in manifest.json: tuples become lists
 
 
 def build_manifest(
@@ -110,17 +141,38 @@ def build_manifest(
     }
 
 
+def project_cost(
+    config: GenerateConfig, teacher: TeacherConfig, seeds: Sequence[SeedTask], prices: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    """A rough forecast before the first request, from assumed task length and keep rate."""
+    new_tasks = config.tasks_per_request - config.num_demonstrations
+    prompt_tokens = len(prompt_for_request(seeds, config.run_seed, 0, config.num_demonstrations).text) // 4
+    completion_tokens = min(teacher.max_tokens, new_tasks * ASSUMED_TOKENS_PER_TASK)
+    requests = -(-config.num_instructions // max(1, int(new_tasks * ASSUMED_KEEP_RATE)))
+    tokens = requests * (prompt_tokens + completion_tokens)
+    cost = cost_usd(prices, teacher.model, requests * prompt_tokens, requests * completion_tokens)
+    return {"requests": requests, "tokens": tokens, "cost_usd": cost}
+
+
 class _Loop:
     """State of one run while answers are processed in request order."""
 
-    def __init__(self, config: GenerateConfig, seeds: Sequence[SeedTask], store: RunStore) -> None:
+    def __init__(
+        self,
+        config: GenerateConfig,
+        teacher_config: TeacherConfig,
+        seeds: Sequence[SeedTask],
+        store: RunStore,
+        prices: dict[str, tuple[float, float]],
+    ) -> None:
         self.config = config
+        self.teacher_config = teacher_config
         self.seeds = seeds
         self.store = store
+        self.prices = prices
         self.stats = GenerateStats()
         self.index = RougeIndex(config.rouge_threshold, config.tokenizer)
-        for seed in seeds:  # seeds are in the pool: a task too close to a seed is not new
-            self.index.add(seed.instruction)
+        self.index.extend(seed.instruction for seed in seeds)  # a task too close to a seed is not new
         self.unproductive = 0
 
     def prompt(self, request_index: int) -> BootstrapPrompt:
@@ -129,6 +181,15 @@ class _Loop:
             self.seeds, config.run_seed, request_index, config.num_demonstrations, config.tasks_per_request
         )
 
+    def count_payment(self, response: TeacherResponse) -> None:
+        """Charge an answer that came from the network (in this session or an earlier one)."""
+        if response.cached:
+            return
+        self.stats.paid_requests += 1
+        cost = cost_usd(self.prices, self.teacher_config.model, response.prompt_tokens, response.completion_tokens)
+        if cost is not None:
+            self.stats.cost_usd = (self.stats.cost_usd or 0.0) + cost
+
     def process(self, request_index: int, prompt: BootstrapPrompt, response: TeacherResponse) -> None:
         stats, config = self.stats, self.config
         stats.answers += 1
@@ -136,8 +197,7 @@ class _Loop:
         stats.completion_tokens += response.completion_tokens
         stats.teacher_models[response.model] += 1
         kept_before = stats.kept
-        items = parse_answer(response.text, response.finish_reason, prompt.first_index)
-        for position, item in enumerate(items):
+        for position, item in enumerate(parse_answer(response.text, response.finish_reason, prompt.first_index)):
             if stats.kept >= config.num_instructions:
                 break
             stats.candidates += 1
@@ -149,24 +209,13 @@ class _Loop:
                 continue
             novelty = self.index.add_if_novel(example.instruction, config.top_k_similar)
             similar = [{"instruction": text, "score": score} for text, score in novelty.most_similar]
+            annotated = {**example.to_dict(), "max_rouge_l": novelty.max_score, "most_similar_instructions": similar}
             if not novelty.is_novel:
-                self.reject(
-                    NEAR_DUPLICATE, item.raw, where,
-                    {**example.to_dict(), "max_rouge_l": novelty.max_score, "most_similar_instructions": similar[:3]},
-                )  # fmt: skip
+                self.reject(NEAR_DUPLICATE, item.raw, where, annotated)
                 continue
             stats.kept += 1
-            self.store.append(
-                KEPT,
-                {
-                    **example.to_dict(),
-                    "max_rouge_l": novelty.max_score,
-                    "most_similar_instructions": similar,
-                    **where,
-                    "teacher_model": response.model,
-                    "prompt_version": PROMPT_VERSION,
-                },
-            )
+            provenance = {"teacher_model": response.model, "prompt_version": PROMPT_VERSION}
+            self.store.append(KEPT, {**annotated, **where, **provenance})
         self.unproductive = 0 if stats.kept > kept_before else self.unproductive + 1
         self.store.sync()
 
@@ -175,49 +224,81 @@ class _Loop:
         self.store.append(REJECTED, {"reason": reason, **where, **fields, "raw": raw})
 
 
-async def _run(loop: _Loop, teacher: Teacher, progress: bool) -> GenerateStats:
-    config, stats = loop.config, loop.stats
+async def _run(loop: _Loop, teacher: Teacher, journaled: dict[int, TeacherResponse], progress: bool) -> GenerateStats:
+    config, stats, store = loop.config, loop.stats, loop.store
     started = time.perf_counter()
     stop = stop_sequences(config.tasks_per_request)
+
+    # One request goes alone first: a bad key or model fails once, not once per request in the window.
+    window = {"size": 1}
+
+    async def fetch(request_index: int, prompt: BootstrapPrompt) -> TeacherResponse:
+        if request_index in journaled:  # paid in an earlier session
+            return journaled[request_index]
+        seed = request_seed(config.run_seed, request_index)
+        response = await teacher.ask(prompt, stop, seed, sample=request_index)
+        window["size"] = config.max_concurrency
+        store.journal_response({"request_index": request_index, **response.to_dict()})
+        stats.new_requests += 1
+        stats.cache_hits += response.cached
+        loop.count_payment(response)
+        return response
+
     in_flight: dict[int, tuple[BootstrapPrompt, asyncio.Task[TeacherResponse]]] = {}
     next_request = 0
+    limit = config.max_requests if config.max_requests is not None else 2**62
     bar = tqdm(total=config.num_instructions, unit="example", desc="kept", disable=not progress, dynamic_ncols=True)
+    failed = True
     try:
-        for request_index in range(config.max_requests or 2**62):
+        for request_index in range(limit):
             if stats.kept >= config.num_instructions:
+                stats.stopped = "target"
                 break
-            # Top up the window; answers may come back in any order, but are used strictly in request order.
-            while len(in_flight) < config.max_concurrency and (
-                config.max_requests is None or next_request < config.max_requests
-            ):
+            if config.max_cost_usd is not None and (stats.cost_usd or 0.0) >= config.max_cost_usd:
+                stats.stopped = "max_cost"
+                break
+            # Top up the window; answers may arrive in any order, but are used strictly in request order.
+            while len(in_flight) < window["size"] and next_request < limit:
                 prompt = loop.prompt(next_request)
-                seed = request_seed(config.run_seed, next_request)
-                in_flight[next_request] = (prompt, asyncio.create_task(teacher.ask(prompt, stop, seed)))
+                in_flight[next_request] = (prompt, asyncio.create_task(fetch(next_request, prompt)))
                 next_request += 1
-                stats.requests += 1
             prompt, task = in_flight.pop(request_index)
             loop.process(request_index, prompt, await task)
+            stats.retries = teacher.retries
             stats.elapsed_s = time.perf_counter() - started
-            loop.store.write_stats(stats.to_dict())
+            store.write_stats(stats.to_dict())
             bar.update(stats.kept - bar.n)
-            bar.set_postfix(requests=stats.answers, keep_rate=f"{stats.kept / max(stats.candidates, 1):.0%}")
+            bar.set_postfix(_postfix(stats, teacher), refresh=False)
             if loop.unproductive >= config.stall_requests:
                 raise PipelineError(
                     f"the last {loop.unproductive} answers kept nothing: the teacher's output is not usable "
-                    f"(see the reasons in {loop.store.root / REJECTED})"
+                    f"(see the reasons in {store.root / REJECTED})"
                 )
         else:
-            log.warning("stopped at max_requests=%d with %d of %d examples kept",
-                        config.max_requests, stats.kept, config.num_instructions)  # fmt: skip
+            stats.stopped = "max_requests" if stats.kept < config.num_instructions else "target"
+        failed = False
     finally:
         bar.close()
-        for _, task in in_flight.values():
-            task.cancel()
-        await asyncio.gather(*(task for _, task in in_flight.values()), return_exceptions=True)
-        # Requests cancelled before their answer was used were sent but not counted as answered.
-    stats.finished = stats.kept >= config.num_instructions
-    stats.elapsed_s = time.perf_counter() - started
+        tasks = [task for _, task in in_flight.values()]
+        if failed:
+            for task in tasks:
+                task.cancel()
+        # Answers already requested are paid for: let them arrive and be journaled for a later extension.
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stats.retries = teacher.retries
+        stats.elapsed_s = time.perf_counter() - started
     return stats
+
+
+def _postfix(stats: GenerateStats, teacher: Teacher) -> dict[str, str]:
+    postfix = {
+        "in_flight": str(teacher.in_flight),
+        "tokens": f"{stats.prompt_tokens + stats.completion_tokens:,}",
+        "keep": f"{stats.kept / max(stats.candidates, 1):.0%}",
+    }
+    if stats.cost_usd is not None:
+        postfix["$"] = f"{stats.cost_usd:.2f}"
+    return postfix
 
 
 def generate(
@@ -227,17 +308,31 @@ def generate(
     seed_path: Path,
     seeds: Sequence[SeedTask],
     output_dir: str | Path,
+    prices: dict[str, tuple[float, float]] | None = None,
+    cache: ResponseCache | None = None,
     progress: bool = True,
 ) -> GenerateStats:
-    """Run the bootstrap loop into `output_dir` (kept.jsonl, rejected.jsonl, stats.json, manifest.json)."""
+    """Run (or continue) the bootstrap loop in `output_dir`.
+
+    The folder gets manifest.json, responses.jsonl (every answer), kept.jsonl, rejected.jsonl and stats.json.
+    """
     store = RunStore(output_dir)
-    store.create(build_manifest(config, teacher_config, Path(seed_path), seeds))
-    loop = _Loop(config, seeds, store)
+    manifest = build_manifest(config, teacher_config, Path(seed_path), seeds)
+    identity = run_identity(config, teacher_config, manifest["seed_tasks"]["sha256"])
+    journal = store.open(manifest, identity)
+    loop = _Loop(config, teacher_config, seeds, store, prices or {})
+    journaled = {}
+    for record in journal:
+        fields = {name: value for name, value in record.items() if name != "request_index"}
+        loop.count_payment(TeacherResponse(**fields))  # as first received: paid unless it came from the cache
+        journaled[record["request_index"]] = TeacherResponse.from_dict(fields, cached=True)
+    if journaled:
+        log.info("continuing %s: %d answers journaled by earlier sessions are replayed", store.root, len(journaled))
 
     async def main() -> GenerateStats:
-        teacher = Teacher(teacher_config, api_key)
+        teacher = Teacher(teacher_config, api_key, cache=cache)
         try:
-            return await _run(loop, teacher, progress)
+            return await _run(loop, teacher, journaled, progress)
         finally:
             await teacher.aclose()
 

@@ -1,8 +1,15 @@
-"""The run folder: a manifest, append-only JSONL journals of kept and rejected examples, and stats."""
+"""The run folder: manifest, append-only JSONL journals (responses, kept, rejected) and stats.
+
+`responses.jsonl` is the source of truth: every teacher answer is appended and fsynced the moment it
+arrives, in any order. `kept.jsonl` and `rejected.jsonl` are derived from it by processing answers in
+request order, so on resume they are rebuilt by replaying the journal: a crash at any point loses at most
+the answers that had not arrived yet.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -10,7 +17,10 @@ from typing import Any
 
 from pipeline.errors import RunDirError
 
+log = logging.getLogger(__name__)
+
 MANIFEST = "manifest.json"
+RESPONSES = "responses.jsonl"
 KEPT = "kept.jsonl"
 REJECTED = "rejected.jsonl"
 STATS = "stats.json"
@@ -27,47 +37,116 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(handle.name, path)
 
 
+def read_jsonl(path: str | Path, recover_tail: bool = False) -> list[dict[str, Any]]:
+    """Read a journal. With `recover_tail`, a last line cut short by a crash is dropped with a warning.
+
+    Raises:
+        RunDirError: for an invalid line anywhere else, naming file and line.
+    """
+    path = Path(path)
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            is_tail = number == len(lines) and recover_tail  # a complete line always ends with "\n"
+            if not is_tail:
+                raise RunDirError(f"{path}:{number}: invalid JSON ({error.msg}); the journal is damaged") from None
+            log.warning("%s:%d: dropped a line cut short by an interrupted write", path, number)
+    return records
+
+
 class RunStore:
-    """Owns the files of one run folder; appends are flushed and fsynced once per processed answer."""
+    """Owns the files of one run folder."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self._journals: dict[str, Any] = {}
+        self._responses: Any = None
+        self._derived: dict[str, Any] = {}
 
-    def create(self, manifest: dict[str, Any]) -> None:
-        """Start a new run here; an earlier run's results are never overwritten."""
-        if (self.root / KEPT).exists() or (self.root / MANIFEST).exists():
-            raise RunDirError(
-                f"{self.root} already holds a run; pass a new --output-dir "
-                "(continuing an existing run folder is not supported yet)"
-            )
+    def manifest(self) -> dict[str, Any] | None:
+        path = self.root / MANIFEST
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def open(self, manifest: dict[str, Any], identity: dict[str, Any]) -> list[dict[str, Any]]:
+        """Start or continue the run here; returns the journaled responses of earlier sessions.
+
+        `identity` is what fixes the result (seed file, prompt, decoding, filters...). Continuing a run with
+        another identity would mix two datasets in one folder, so it is refused.
+        """
         if self.root.exists() and not self.root.is_dir():
-            raise RunDirError(f"{self.root} is a file; --output-dir must be a folder")
+            raise RunDirError(f"{self.root} is a file; the output must be a folder")
+        previous = self.manifest()
+        if previous is None and self.root.exists() and any(self.root.iterdir()):
+            raise RunDirError(f"{self.root} is not empty and holds no run (no {MANIFEST}); pass a new --output-dir")
+        if previous is not None and previous.get("identity") != identity:
+            changed = _differences(previous.get("identity", {}), identity)
+            raise RunDirError(
+                f"{self.root} holds a run made with other settings ({'; '.join(changed)}); continuing it would mix "
+                "two datasets. Use the run's original settings, or pass a new --output-dir"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.root / MANIFEST, manifest)
-        for name in (KEPT, REJECTED):
-            self._journals[name] = open(self.root / name, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        responses = read_jsonl(self.root / RESPONSES, recover_tail=True) if (self.root / RESPONSES).exists() else []
+        if previous is not None:
+            manifest = {
+                **manifest,
+                "created_at": previous.get("created_at"),
+                "sessions": previous.get("sessions", 1) + 1,
+            }
+        write_json_atomic(self.root / MANIFEST, {**manifest, "identity": identity})
+        # Rewrite the responses journal without a torn tail, then append from here on.
+        self._rewrite(RESPONSES, responses)
+        self._responses = open(self.root / RESPONSES, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        for name in (KEPT, REJECTED):  # derived: rebuilt by replaying the responses
+            self._derived[name] = open(self.root / name, "w", encoding="utf-8")  # noqa: SIM115
+        return responses
 
-    def append(self, name: str, record: dict[str, Any]) -> None:
-        self._journals[name].write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def sync(self) -> None:
-        """Make every appended line durable: called after each answer is processed."""
-        for handle in self._journals.values():
+    def _rewrite(self, name: str, records: list[dict[str, Any]]) -> None:
+        path = self.root / name
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.root, delete=False, suffix=".tmp") as handle:
+            handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
             handle.flush()
             os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+
+    def journal_response(self, record: dict[str, Any]) -> None:
+        """Append one teacher answer durably: paid work is never lost."""
+        self._responses.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._responses.flush()
+        os.fsync(self._responses.fileno())
+
+    def append(self, name: str, record: dict[str, Any]) -> None:
+        self._derived[name].write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def sync(self) -> None:
+        for handle in self._derived.values():
+            handle.flush()
 
     def write_stats(self, stats: dict[str, Any]) -> None:
         write_json_atomic(self.root / STATS, stats)
 
     def close(self) -> None:
-        self.sync()
-        for handle in self._journals.values():
-            handle.close()
-        self._journals.clear()
+        for handle in [self._responses, *self._derived.values()]:
+            if handle is not None:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+        self._responses = None
+        self._derived.clear()
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a journal written by RunStore."""
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changed

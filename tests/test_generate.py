@@ -30,6 +30,10 @@ def no_openai_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+def at(server) -> list[str]:
+    return ["--base-url", server.base_url, "--model", "simulated-teacher"]
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["generate", "--no-progress", *args], env=env, catch_exceptions=False)
     return result.exit_code, result.output
@@ -37,7 +41,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 
 def test_generate_over_http_keeps_novel_filtered_examples(teacher_server, tmp_path: Path, no_openai_env) -> None:
     out = tmp_path / "run"
-    code, output = run_cli("-n", "120", "-o", str(out), "--base-url", teacher_server.base_url, "--seed", "5")
+    code, output = run_cli("-n", "120", "-o", str(out), *at(teacher_server), "--seed", "5")
     assert code == 0, output
     assert f"Run folder: {out.resolve()}" in output
     kept = read_jsonl(out / "kept.jsonl")
@@ -71,7 +75,7 @@ def test_result_does_not_depend_on_concurrency(teacher_server, tmp_path: Path, n
     runs = []
     for concurrency in ("1", "8"):
         out = tmp_path / f"c{concurrency}"
-        code, output = run_cli("-n", "40", "-o", str(out), "--base-url", teacher_server.base_url,
+        code, output = run_cli("-n", "40", "-o", str(out), *at(teacher_server), "--no-cache",
                                "--concurrency", concurrency)  # fmt: skip
         assert code == 0, output
         runs.append((out / "kept.jsonl").read_bytes())
@@ -94,7 +98,7 @@ def test_wrong_key_fails_fast_without_leaking_it(tmp_path: Path, no_openai_env) 
     secret = "sk-test-very-secret-0123456789"
     with SimulatorServer(SimulatorConfig(api_key="sk-the-right-one")) as server:
         out = tmp_path / "badkey"
-        code, output = run_cli("-n", "5", "-o", str(out), "--base-url", server.base_url,
+        code, output = run_cli("-n", "5", "-o", str(out), *at(server),
                                env={"OPENAI_API_KEY": secret})  # fmt: skip
         assert len(server.requests) == 1  # no retry of a 401
     assert code == 1 and "rejected the API key (401)" in output and "OPENAI_API_KEY" in output
@@ -103,18 +107,43 @@ def test_wrong_key_fails_fast_without_leaking_it(tmp_path: Path, no_openai_env) 
 
 
 def test_unknown_model_says_what_to_change(teacher_server, tmp_path: Path, no_openai_env) -> None:
-    code, output = run_cli("-n", "5", "-o", str(tmp_path / "m"), "--base-url", teacher_server.base_url,
+    code, output = run_cli("-n", "5", "-o", str(tmp_path / "m"), *at(teacher_server),
                            "--model", "no-such-model")  # fmt: skip
     assert code == 1 and "'no-such-model' was not found" in output and "--model" in output
 
 
-def test_existing_run_folder_is_not_overwritten(teacher_server, tmp_path: Path, no_openai_env) -> None:
+def test_rerunning_a_finished_run_does_nothing_and_says_so(teacher_server, tmp_path: Path, no_openai_env) -> None:
     out = tmp_path / "again"
-    assert run_cli("-n", "3", "-o", str(out), "--base-url", teacher_server.base_url)[0] == 0
+    assert run_cli("-n", "3", "-o", str(out), *at(teacher_server))[0] == 0
     before = (out / "kept.jsonl").read_bytes()
-    code, output = run_cli("-n", "3", "-o", str(out), "--base-url", teacher_server.base_url)
-    assert code == 1 and "already holds a run" in output
+    requests = len(teacher_server.requests)
+    code, output = run_cli("-n", "3", "-o", str(out), *at(teacher_server))
+    assert code == 0 and "Nothing to do" in output and "already complete" in output
+    assert len(teacher_server.requests) == requests
     assert (out / "kept.jsonl").read_bytes() == before
+
+
+def test_changed_settings_on_an_existing_run_are_refused(teacher_server, tmp_path: Path, no_openai_env) -> None:
+    out = tmp_path / "run"
+    assert run_cli("-n", "3", "-o", str(out), *at(teacher_server))[0] == 0
+    before = (out / "kept.jsonl").read_bytes()
+    code, output = run_cli("-n", "3", "-o", str(out), *at(teacher_server), "--temperature", "0.5")
+    assert code == 1 and "other settings (teacher.temperature: 1.0 -> 0.5)" in output and "--output-dir" in output
+    assert (out / "kept.jsonl").read_bytes() == before
+
+
+def test_a_larger_target_extends_a_finished_run(teacher_server, tmp_path: Path, no_openai_env) -> None:
+    small, large = tmp_path / "small", tmp_path / "large"
+    assert run_cli("-n", "20", "-o", str(small), "--no-cache", *at(teacher_server))[0] == 0
+    assert run_cli("-n", "50", "-o", str(small), "--no-cache", *at(teacher_server))[0] == 0
+    assert run_cli("-n", "50", "-o", str(large), "--no-cache", *at(teacher_server))[0] == 0
+    assert (small / "kept.jsonl").read_bytes() == (large / "kept.jsonl").read_bytes()
+
+
+def test_a_folder_with_other_files_is_not_used(tmp_path: Path, no_openai_env) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    code, output = run_cli("-n", "3", "-o", str(tmp_path))
+    assert code == 1 and "holds no run" in output
 
 
 def test_bad_seed_file_is_reported_with_file_and_line(tmp_path: Path, no_openai_env) -> None:
