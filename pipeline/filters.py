@@ -19,11 +19,12 @@ DEFAULT_BLOCKLIST = (
 PLACEHOLDER_OUTPUTS = frozenset({"n/a", "na", "<nooutput>", "<no output>", "no output", "none", "<none>"})
 _LEAKED_TASK = re.compile(r"\d+\s*\.\s*Instruction\s*:", re.I)
 _URL_ONLY = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
-# "<image>", "[Image]", "[attached: photo.jpg]", "(see attachment)", a bare media file name.
+# "<image>", "[Image]", "[attached: photo.jpg]", "(see attachment)", a bare media file name, an <img> tag.
 _MEDIA_PLACEHOLDER = re.compile(
     r"^[<\[(]\s*(?:image|photo|picture|attachment|attached|see attach\w*|screenshot|video|audio|file)\b"
     r"[^\n]{0,60}[>\])]$"
-    r"|^\S+\.(?:png|jpe?g|gif|bmp|webp|svg|mp3|wav|mp4|mov|pdf)$",
+    r"|^\S+\.(?:png|jpe?g|gif|bmp|webp|svg|mp3|wav|mp4|mov|pdf)$"
+    r"|^<(?:img|video|audio)\b[^>]*>$",
     re.I,
 )
 

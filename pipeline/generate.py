@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 NEAR_DUPLICATE = "near_duplicate"
 ASSUMED_KEEP_RATE = 0.5  # for the cost projection before any answer: Alpaca kept ~60% of parsed tasks
 ASSUMED_TOKENS_PER_TASK = 80  # ~60 words of instruction, input and output
+STATS_EVERY_S = 1.0  # how often stats.json is rewritten during a run
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class GenerateStats:
     retries: int = 0
     teacher_models: Counter[str] = field(default_factory=Counter)
     elapsed_s: float = 0.0
+    processing_s: float = 0.0  # time spent parsing, filtering, checking novelty and journaling, not waiting
     stopped: str = ""  # "target", "max_cost", "max_requests"
 
     @property
@@ -249,6 +251,7 @@ async def _run(loop: _Loop, teacher: Teacher, journaled: dict[int, TeacherRespon
     limit = config.max_requests if config.max_requests is not None else 2**62
     bar = tqdm(total=config.num_instructions, unit="example", desc="kept", disable=not progress, dynamic_ncols=True)
     failed = True
+    stats_written = 0.0
     try:
         for request_index in range(limit):
             if stats.kept >= config.num_instructions:
@@ -263,10 +266,16 @@ async def _run(loop: _Loop, teacher: Teacher, journaled: dict[int, TeacherRespon
                 in_flight[next_request] = (prompt, asyncio.create_task(fetch(next_request, prompt)))
                 next_request += 1
             prompt, task = in_flight.pop(request_index)
-            loop.process(request_index, prompt, await task)
+            response = await task
+            processing_started = time.perf_counter()
+            loop.process(request_index, prompt, response)
             stats.retries = teacher.retries
             stats.elapsed_s = time.perf_counter() - started
-            store.write_stats(stats.to_dict())
+            now = time.perf_counter()
+            if now - stats_written >= STATS_EVERY_S:  # stats.json is for watching; the journals are the record
+                store.write_stats(stats.to_dict())
+                stats_written = now
+            stats.processing_s += time.perf_counter() - processing_started
             bar.update(stats.kept - bar.n)
             bar.set_postfix(_postfix(stats, teacher), refresh=False)
             if loop.unproductive >= config.stall_requests:
