@@ -6,9 +6,10 @@ fast because most of the pool never reaches an LCS computation:
 
 1. an inverted index of (token, k-th occurrence) gives, for every pool entry in one `np.bincount`, the
    multiset overlap of tokens with the query, an upper bound on their LCS;
-2. the bound turned into an F-measure (with the reference's own float operations) ranks the entries; exact
+2. the bound turned into an F-measure, 2*overlap/(len_a+len_b), ranks the entries; exact
    LCS (rapidfuzz's bit-parallel LCS on token-id sequences) is computed for the best-bounded ones only,
-   widening until no unchecked entry's bound can reach the k-th best exact score.
+   widening until no unchecked entry's bound can reach the k-th best exact score. Exact scores use the
+   reference's own float operations, so ties at exactly 0.7 fall as they do there.
 
 Entries that share no token with the query score exactly 0 and are never reported as similar.
 """
@@ -146,6 +147,14 @@ class RougeIndex:
         lcs = process.cdist([sequence], choices, scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
         return fmeasure(lcs.astype(np.float64), self._lengths.view()[entries].astype(np.float64), len(sequence))
 
+    def _exact_sharing(self, sequence: list[int], entries: np.ndarray) -> np.ndarray:
+        """`_exact` for entries that share a token with the query (LCS >= 1, so no division by zero)."""
+        choices = [self._sequences[entry] for entry in entries]
+        lcs = process.cdist([sequence], choices, scorer=LCSseq.similarity, dtype=np.float64, workers=1)[0]
+        precision = lcs / self._lengths.view()[entries]
+        recall = lcs / len(sequence)
+        return 2 * precision * recall / (precision + recall)  # rouge_score's operations, in its order
+
     def scores(self, instruction: str) -> np.ndarray:
         """Exact F-measure against every pool entry, without pruning (for tests and small pools)."""
         sequence = self._encode(instruction)
@@ -161,8 +170,8 @@ class RougeIndex:
             return Novelty(True, 0.0, ())
         overlap = np.bincount(np.concatenate(keys), minlength=len(self.instructions))
         candidates = np.flatnonzero(overlap)
-        lengths = self._lengths.view()[candidates].astype(np.float64)
-        bound = fmeasure(overlap[candidates].astype(np.float64), lengths, len(sequence))
+        # F = 2*LCS/(len_a+len_b) in exact arithmetic, and LCS <= overlap: an upper bound on every score.
+        bound = 2.0 * overlap[candidates] / (self._lengths.view()[candidates] + len(sequence))
         wanted = max(top_k, 1)
         width = min(len(candidates), 4 * wanted)
         while True:
@@ -171,11 +180,12 @@ class RougeIndex:
                 chosen, rest_bound = order[:width], bound[order[width]]  # the best unchecked bound
             else:
                 chosen, rest_bound = np.arange(len(candidates)), -1.0
-            exact = self._exact(sequence, candidates[chosen])
+            exact = self._exact_sharing(sequence, candidates[chosen])
             ranking = np.lexsort((candidates[chosen], -exact))[:wanted]  # score desc, then pool order
             kth_best = exact[ranking[-1]] if len(ranking) == wanted else 0.0
-            # Entries left unchecked have bound <= rest_bound; they cannot enter the top-k or exceed the max.
-            if rest_bound < kth_best or rest_bound < 0:
+            # Entries left unchecked score <= rest_bound; they cannot enter the top-k or exceed the max. The
+            # margin covers float rounding, so a float tie with the k-th best is always checked exactly.
+            if rest_bound * (1 + 1e-9) < kth_best or rest_bound < 0:
                 break
             width = min(len(candidates), 4 * width)
         max_score = float(exact[ranking[0]])
