@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 RESPONSES = "responses.jsonl"
+PARTS = "responses"  # folder of part-*.jsonl journals, one per batch fetcher (see pipeline/batches.py)
 KEPT = "kept.jsonl"
 REJECTED = "rejected.jsonl"
 STATS = "stats.json"
@@ -93,6 +94,7 @@ class RunStore:
             )
         self.root.mkdir(parents=True, exist_ok=True)
         responses = read_jsonl(self.root / RESPONSES, recover_tail=True) if (self.root / RESPONSES).exists() else []
+        responses += self.read_parts()
         if previous is not None:
             manifest = {
                 **manifest,
@@ -100,12 +102,25 @@ class RunStore:
                 "sessions": previous.get("sessions", 1) + 1,
             }
         write_json_atomic(self.root / MANIFEST, {**manifest, "identity": identity})
-        # Rewrite the responses journal without a torn tail, then append from here on.
+        # Rewrite the responses journal without a torn tail (parts included), then append from here on.
         self._rewrite(RESPONSES, responses)
+        for path in (self.root / PARTS).glob("part-*.jsonl"):
+            path.unlink()  # now in responses.jsonl
         self._responses = open(self.root / RESPONSES, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         for name in (KEPT, REJECTED):  # derived: rebuilt by replaying the responses
             self._derived[name] = open(self.root / name, "w", encoding="utf-8")  # noqa: SIM115
         return responses
+
+    def read_parts(self, skip: set[str] = frozenset()) -> list[dict[str, Any]]:
+        """Answers journaled by batch fetchers (`responses/part-*.jsonl`), except the parts named in `skip`."""
+        records = []
+        for path in sorted((self.root / PARTS).glob("part-*.jsonl")):
+            if path.name not in skip:
+                records += read_jsonl(path, recover_tail=True)
+        return records
+
+    def part_names(self) -> set[str]:
+        return {path.name for path in (self.root / PARTS).glob("part-*.jsonl")}
 
     def _rewrite(self, name: str, records: list[dict[str, Any]]) -> None:
         path = self.root / name
@@ -139,6 +154,23 @@ class RunStore:
                 handle.close()
         self._responses = None
         self._derived.clear()
+
+
+class PartWriter:
+    """An append-only journal of one batch fetcher: a part file that no other process writes."""
+
+    def __init__(self, root: str | Path, name: str) -> None:
+        folder = Path(root) / PARTS
+        folder.mkdir(parents=True, exist_ok=True)
+        self._handle = open(folder / f"part-{name}.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def journal_response(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
