@@ -12,12 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.generate import request_seed, stop_sequences
-from pipeline.prompts import prompt_for_request
-from pipeline.seeds import default_seed_path, load_seed_tasks
-from pipeline.simulator import SimulatorConfig, SimulatorServer, canonical_body
+from pipeline.simulator import SimulatorConfig, SimulatorServer
 from pipeline.store import read_jsonl
-from pipeline.teacher import Teacher, TeacherConfig
 
 RUN_SEED = 3
 
@@ -30,18 +26,7 @@ def command(server: SimulatorServer, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def request_hash(server: SimulatorServer, request_index: int) -> str:
-    """The body hash the server records for request i, rebuilt from the run's settings."""
-    seeds = load_seed_tasks(default_seed_path())
-    config = TeacherConfig(model="simulated-teacher", base_url=server.base_url)
-    teacher = Teacher.__new__(Teacher)  # only its pure request building is used
-    teacher.config = config
-    prompt = prompt_for_request(seeds, RUN_SEED, request_index)
-    body = teacher.request_body(prompt, stop_sequences(20), request_seed(RUN_SEED, request_index))
-    return canonical_body(json.dumps(Teacher.wire_params(body)).encode())[1]
-
-
-def test_sigkill_and_resume_is_exact_and_repays_nothing(tmp_path: Path) -> None:
+def test_sigkill_and_resume_is_exact_and_repays_nothing(tmp_path: Path, request_hash) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with SimulatorServer(SimulatorConfig(latency_s=0.5)) as server:
         reference = tmp_path / "reference"
@@ -74,7 +59,7 @@ def test_sigkill_and_resume_is_exact_and_repays_nothing(tmp_path: Path) -> None:
 
         answered = [r for r in server.requests[reference_requests:] if r.status == 200]
         last_index = max(r["request_index"] for r in read_jsonl(crashed / "responses.jsonl"))
-        index_of = {request_hash(server, index): index for index in range(last_index + 50)}
+        index_of = {request_hash(index, RUN_SEED): index for index in range(last_index + 50)}
         assert all(r.body_sha256 in index_of for r in answered)  # the hashes are rebuilt right
         for killed_at, journaled in kills:
             repaid = {index_of[r.body_sha256] for r in answered if r.timestamp > killed_at} & journaled

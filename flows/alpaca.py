@@ -1,0 +1,230 @@
+"""The Prefect flows: generate-instructions, build-dataset, finetune, and alpaca-pipeline end to end.
+
+Thin by design: every task body is a call into `pipeline/`. The run folder, not Prefect's result cache, is
+the source of truth for resume, so a crashed or cancelled flow run re-run with the same parameters continues
+where it stopped without paying for any answer twice.
+"""
+
+# No `from __future__ import annotations`: flow.serve() needs the real annotations of flow parameters.
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    Artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+
+from flows.params import DatasetParams, FinetuneParams, GenerateParams, PipelineParams
+from pipeline.errors import PipelineError
+
+DATASET_ARTIFACT = "alpaca-dataset"  # the stable key consumers look up: Artifact.get("alpaca-dataset")
+
+
+def _configs(params: GenerateParams, base_url: str, model: str) -> tuple[Any, Any]:
+    from pipeline.generate import GenerateConfig
+    from pipeline.teacher import TeacherConfig
+
+    share = params.parallel_batches  # each batch task paces itself to its share of the run's budgets
+    config = GenerateConfig(
+        num_instructions=params.num_instructions, run_seed=params.run_seed, rouge_threshold=params.rouge_threshold,
+        tokenizer=params.tokenizer, max_concurrency=params.concurrency, max_cost_usd=params.max_cost,
+    )  # fmt: skip
+    teacher = TeacherConfig(
+        model=model, base_url=base_url, api=params.api, temperature=params.temperature, top_p=params.top_p,
+        max_tokens=params.max_tokens, rpm=params.rpm / share if params.rpm else None,
+        tpm=params.tpm / share if params.tpm else None,
+    )  # fmt: skip
+    return config, teacher
+
+
+def _seed_path(params: GenerateParams) -> Path:
+    from pipeline.seeds import default_seed_path
+
+    return Path(params.seed_tasks) if params.seed_tasks else default_seed_path()
+
+
+def _user_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a batch only for failures a retry can fix; a bad key or model fails the run at once."""
+    try:
+        state.result()
+    except PipelineError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else (a crashed worker, a network outage) may pass
+        return True
+    return False
+
+
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_user_error, cache_policy=NO_CACHE)
+def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list[int]) -> dict[str, int]:
+    """Fetch one range of requests (many in flight) into its own journal part of the run folder."""
+    from pipeline.batches import fetch_answers
+    from pipeline.cache import ResponseCache, default_cache_path
+    from pipeline.endpoint import LOCAL_SERVER_KEY
+    from pipeline.seeds import load_seed_tasks
+
+    config, teacher = _configs(params, base_url, model)
+    cache = ResponseCache(default_cache_path()) if params.use_cache else None
+    try:
+        api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_SERVER_KEY  # from the worker, never a parameter
+        seeds = load_seed_tasks(_seed_path(params))
+        return fetch_answers(config, teacher, api_key, seeds, params.output_dir, indices, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+@flow(name="generate-instructions")
+def generate_instructions(params: GenerateParams) -> dict[str, Any]:
+    """Bootstrap examples into params.output_dir in rounds of parallel batch tasks."""
+    from pipeline.batches import Generation
+    from pipeline.cost import load_prices
+    from pipeline.endpoint import resolve_endpoint
+    from pipeline.seeds import load_seed_tasks
+
+    logger = get_run_logger()
+    seeds = load_seed_tasks(_seed_path(params))
+    base_url = params.base_url or os.environ.get("OPENAI_BASE_URL")
+    with resolve_endpoint(base_url, os.environ.get("OPENAI_API_KEY")) as endpoint:
+        if endpoint.offline:
+            logger.info("No OPENAI_API_KEY or base URL: the built-in offline teacher answers at %s", endpoint.base_url)
+        model = params.model or endpoint.model or "gpt-4o-mini"
+        config, teacher = _configs(params, endpoint.base_url, model)
+        generation = Generation(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(None))
+        progress = create_progress_artifact(
+            0.0, key="alpaca-generation-progress", description=f"Generating {params.num_instructions:,} examples"
+        )
+        try:
+            while True:
+                stats = generation.advance()
+                spent = f", ${stats.cost_usd:.2f} spent" if stats.cost_usd is not None else ""
+                update_progress_artifact(
+                    progress, min(100.0, 100.0 * stats.kept / params.num_instructions),
+                    description=f"{stats.kept:,} / {params.num_instructions:,} kept, {stats.answers:,} answers{spent}",
+                )  # fmt: skip
+                if stats.stopped:
+                    break
+                indices = generation.missing(params.batch_requests * params.parallel_batches)
+                if not indices:
+                    stats.stopped = "max_requests"
+                    break
+                batches = [
+                    indices[i : i + params.batch_requests] for i in range(0, len(indices), params.batch_requests)
+                ]
+                futures = [fetch_batch.submit(params, endpoint.base_url, model, batch) for batch in batches]
+                for future in futures:
+                    future.result()
+        finally:
+            generation.close()
+    summary = stats.to_dict()
+    rows = [
+        {"measure": name, "value": summary[name]}
+        for name in (
+            "kept",
+            "candidates",
+            "answers",
+            "keep_rate",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+            "stopped",
+        )
+    ]
+    rows += [{"measure": f"rejected: {reason}", "value": count} for reason, count in summary["rejected"].items()]
+    create_table_artifact(rows, key="alpaca-generation-stats", description=f"Run folder `{params.output_dir}`")
+    logger.info("kept %d of %d candidates into %s", stats.kept, stats.candidates, params.output_dir)
+    return {"run_dir": str(Path(params.output_dir).resolve()), "kept": stats.kept, "stopped": stats.stopped}
+
+
+@task(cache_policy=NO_CACHE)
+def build_dataset_task(params: DatasetParams) -> dict[str, Any]:
+    from pipeline.dataset import build_dataset
+
+    summary = build_dataset(params.run_dir, params.validation_size, params.seed, params.license)
+    return {name: str(value) if isinstance(value, Path) else value for name, value in asdict(summary).items()}
+
+
+@flow(name="build-dataset")
+def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
+    """Build the dataset of a run folder and publish it as the `alpaca-dataset` artifact."""
+    summary = build_dataset_task(params)
+    stats = json.loads((Path(params.run_dir) / "stats.json").read_text(encoding="utf-8"))
+    report = Path(summary["report"])
+    report_text = report.read_text(encoding="utf-8") if report.is_file() else f"Report: `{report}`"
+    create_markdown_artifact(report_text, key="alpaca-dataset-report", description="Data report of the latest dataset")
+    rows = {f"{split}_rows": count for split, count in summary["splits"].items()}
+    record = {
+        "dataset_dir": summary["dataset_dir"], "hf_dir": summary["hf_dir"], "alpaca_json": summary["alpaca_json"],
+        "card": summary["card"], "report": summary["report"], **rows, "kept": stats["kept"],
+        "teacher_models": ", ".join(stats.get("teacher_models", {})),
+    }  # fmt: skip
+    card = Path(summary["card"]).read_text(encoding="utf-8")
+    create_table_artifact([record], key=DATASET_ARTIFACT, description=card[:4000])
+    return record
+
+
+def latest_dataset() -> dict[str, Any]:
+    """The dataset the last build-dataset run published: `Artifact.get("alpaca-dataset")`, read back."""
+    artifact = Artifact.get(DATASET_ARTIFACT)
+    if artifact is None:
+        raise PipelineError(f"no `{DATASET_ARTIFACT}` artifact yet: run build-dataset first or pass a dataset path")
+    data = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+    return data[0]
+
+
+@task(cache_policy=NO_CACHE)  # no retries: a failed fine-tune is looked at, not repeated blindly
+def train_task(dataset: str, output_dir: str, params: FinetuneParams) -> dict[str, Any]:
+    from pipeline.sft import load_train_config, train
+
+    overrides = {
+        "base_model": params.base_model, "method": params.method, "max_steps": params.max_steps,
+        "learning_rate": params.learning_rate, "batch_size": params.batch_size, "max_length": params.max_length,
+        "eval_samples": params.eval_samples,
+    }  # fmt: skip
+    config = load_train_config(params.config_file, overrides)
+    result = train(dataset, output_dir, config, overwrite=params.overwrite)
+    return {"output_dir": str(result.output_dir), "card": str(result.card), "eval_md": str(result.eval_md),
+            "report": result.report}  # fmt: skip
+
+
+@flow(name="finetune")
+def finetune(params: FinetuneParams) -> dict[str, Any]:
+    """Fine-tune on params.dataset_path, or on the latest published dataset when none is given."""
+    dataset = params.dataset_path or latest_dataset()["dataset_dir"]
+    output_dir = params.output_dir or str(Path(dataset).resolve().parent / "model")
+    result = train_task(dataset, output_dir, params)
+    create_markdown_artifact(
+        Path(result["eval_md"]).read_text(encoding="utf-8"), key="alpaca-model-eval",
+        description=f"Model in `{result['output_dir']}`",
+    )  # fmt: skip
+    return result
+
+
+def _generation_flow() -> Any:
+    """generate-instructions on a Dask cluster when ALPACA_PIPELINE_DASK_ADDRESS says so (`local`: a new one)."""
+    address = os.environ.get("ALPACA_PIPELINE_DASK_ADDRESS")
+    if not address:
+        return generate_instructions
+    from prefect_dask import DaskTaskRunner
+
+    runner = DaskTaskRunner() if address == "local" else DaskTaskRunner(address=address)
+    return generate_instructions.with_options(task_runner=runner)
+
+
+@flow(name="alpaca-pipeline")
+def alpaca_pipeline(params: PipelineParams) -> dict[str, Any]:
+    """Generate, build the dataset, then fine-tune (unless params.finetune is empty)."""
+    generated = _generation_flow()(params.generate)
+    dataset = build_dataset_flow(params.dataset.model_copy(update={"run_dir": params.generate.output_dir}))
+    result: dict[str, Any] = {"generate": generated, "dataset": dataset}
+    if params.finetune is not None:
+        result["finetune"] = finetune(params.finetune.model_copy(update={"dataset_path": dataset["dataset_dir"]}))
+    return result

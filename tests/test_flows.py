@@ -1,0 +1,123 @@
+"""The Prefect layer under a real (test-harness) Prefect server: the end-to-end flow, its artifacts, a
+scheduled deployment and its parameter form, and a flow run killed mid-generation then run again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("prefect")
+
+from prefect.artifacts import Artifact  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+from flows.alpaca import DATASET_ARTIFACT, alpaca_pipeline, generate_instructions, latest_dataset  # noqa: E402
+from flows.params import GenerateParams, PipelineParams  # noqa: E402
+from pipeline.simulator import SimulatorConfig, SimulatorServer  # noqa: E402
+from pipeline.store import read_jsonl  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    """One Prefect test server for this module (its start costs 10-25 s here)."""
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def offline(server: SimulatorServer, output_dir: Path, **changes: object) -> GenerateParams:
+    settings = {"output_dir": str(output_dir), "base_url": server.base_url, "model": "simulated-teacher",
+                "use_cache": False, "batch_requests": 3, "parallel_batches": 2, "concurrency": 2}  # fmt: skip
+    return GenerateParams(**{**settings, **changes})
+
+
+def test_end_to_end_flow_publishes_the_dataset(prefect_server, teacher_server, tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    run_dir = tmp_path / "run"
+    result = alpaca_pipeline(
+        PipelineParams(generate=offline(teacher_server, run_dir, num_instructions=60), finetune=None)
+    )
+    assert result["generate"] == {"run_dir": str(run_dir.resolve()), "kept": 60, "stopped": "target"}
+    dataset = load_from_disk(result["dataset"]["hf_dir"])
+    assert dataset["train"].num_rows + dataset["validation"].num_rows == 60
+
+    published = latest_dataset()  # what consumers do: Artifact.get("alpaca-dataset")
+    assert published["dataset_dir"] == result["dataset"]["dataset_dir"] and published["kept"] == 60
+    assert Artifact.get(DATASET_ARTIFACT).description.startswith("---")  # the dataset card, YAML header first
+    stats = json.loads(Artifact.get("alpaca-generation-stats").data)
+    assert {"measure": "kept", "value": 60} in stats
+    assert any(row["measure"].startswith("rejected: ") for row in stats)
+    assert "![" in Artifact.get("alpaca-dataset-report").data  # the report summary with its figures
+    progress = Artifact.get("alpaca-generation-progress")
+    assert float(progress.data) == 100.0 and "60 / 60 kept" in progress.description
+
+
+def test_deployment_schedule_and_parameter_form(prefect_server) -> None:
+    import jsonschema
+    from prefect.client.orchestration import get_client
+
+    from flows.serve import build_deployments
+
+    deployments = build_deployments(generation_cron="30 1 * * *")
+    nightly = next(d for d in deployments if d.name == "nightly")
+    deployment_id = nightly.apply()
+
+    async def read() -> object:
+        async with get_client() as client:
+            return await client.read_deployment(deployment_id)
+
+    import asyncio
+
+    stored = asyncio.run(read())
+    assert [schedule.schedule.cron for schedule in stored.schedules] == ["30 1 * * *"]
+    schema = stored.parameter_openapi_schema
+    jsonschema.validate(stored.parameters, schema)  # the defaults fill a valid form
+    for bad in ({"num_instructions": 0}, {"temperature": 3}, {"api": "soap"}, {"unknown_field": 1}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"params": {**stored.parameters["params"], **bad}}, schema)
+    with pytest.raises(Exception, match="num_instructions"):
+        generate_instructions.validate_parameters({"params": {"num_instructions": -1}})
+
+
+def test_killed_flow_run_continues_without_repaying(prefect_server, tmp_path: Path, request_hash) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    run_dir = tmp_path / "killed"
+    with SimulatorServer(SimulatorConfig(latency_s=0.3)) as server:
+        params = offline(server, run_dir, num_instructions=300)
+        code = (
+            "from flows.alpaca import generate_instructions\nfrom flows.params import GenerateParams\n"
+            f"generate_instructions(GenerateParams.model_validate_json({params.model_dump_json()!r}))\n"
+        )
+        env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+        process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.time() + 120
+        parts = run_dir / "responses"
+        while time.time() < deadline and len(list(parts.glob("part-*.jsonl"))) < 2:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert process.poll() is None, "the flow run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        killed_at = time.time()
+        journaled = {
+            record["request_index"] for part in parts.glob("part-*.jsonl") for record in read_jsonl(part, True)
+        }
+        assert journaled
+        seen = len(server.requests)
+
+        result = generate_instructions(params)
+        assert result["kept"] == 300 and result["stopped"] == "target"
+        index_of = {request_hash(index): index for index in range(2000)}
+        after_kill = [r for r in server.requests[seen:] if r.status == 200 and r.timestamp > killed_at]
+        repaid = {index_of[r.body_sha256] for r in after_kill} & journaled
+        assert repaid == set(), f"answers journaled before the kill were requested again: {sorted(repaid)}"
+        assert len(after_kill) > 0  # the second run did have work left
