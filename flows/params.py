@@ -69,6 +69,7 @@ class FinetuneParams(BaseModel):
     max_steps: int | None = Field(4, ge=1, description="Optimizer steps; empty: Alpaca's 3 epochs.")
     learning_rate: float | None = Field(None, gt=0, description="Empty: 2e-5 (full) or 2e-4 (LoRA).")
     batch_size: int = Field(4, ge=1)
+    grad_accum: int | None = Field(1, ge=1, description="Batches per step; empty: Alpaca's effective batch of 128.")
     max_length: int = Field(512, ge=16)
     eval_samples: int = Field(3, ge=0, description="Held-out instructions answered before and after training.")
     config_file: str | None = Field(
