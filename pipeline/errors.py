@@ -15,3 +15,7 @@ class TeacherError(PipelineError):
 
 class RunDirError(PipelineError):
     """The run folder cannot be used as asked (it holds another run, or is not a run folder)."""
+
+
+class HubError(PipelineError):
+    """The Hugging Face Hub cannot take an upload: no token, no network, or the Hub refused it."""
