@@ -121,3 +121,20 @@ def test_killed_flow_run_continues_without_repaying(prefect_server, tmp_path: Pa
         repaid = {index_of[r.body_sha256] for r in after_kill} & journaled
         assert repaid == set(), f"answers journaled before the kill were requested again: {sorted(repaid)}"
         assert len(after_kill) > 0  # the second run did have work left
+
+
+def test_finetune_flow_trains_on_the_published_dataset(prefect_server, teacher_server, tmp_path: Path,
+                                                       build_tiny_llama) -> None:  # fmt: skip
+    pytest.importorskip("trl")
+    from flows.alpaca import build_dataset_flow, finetune
+    from flows.params import DatasetParams, FinetuneParams
+
+    run_dir = tmp_path / "run"
+    generate_instructions(offline(teacher_server, run_dir, num_instructions=40))
+    build_dataset_flow(DatasetParams(run_dir=str(run_dir), validation_size=0.1))
+    base = build_tiny_llama(tmp_path / "tiny", ["Below is an instruction that describes a task."])
+    result = finetune(FinetuneParams(base_model=str(base), output_dir=str(tmp_path / "model"), max_steps=2,
+                                     eval_samples=1, learning_rate=1e-3))  # fmt: skip
+    assert result["report"]["dataset"] == str((run_dir / "dataset" / "hf").resolve())  # found through Artifact.get
+    assert (tmp_path / "model" / "eval.json").is_file()
+    assert "loss" in Artifact.get("alpaca-model-eval").data.lower()
