@@ -50,7 +50,8 @@ def test_end_to_end_flow_publishes_the_dataset(prefect_server, teacher_server, t
 
     published = latest_dataset()  # what consumers do: Artifact.get("alpaca-dataset")
     assert published["dataset_dir"] == result["dataset"]["dataset_dir"] and published["kept"] == 60
-    assert Artifact.get(DATASET_ARTIFACT).description.startswith("---")  # the dataset card, YAML header first
+    description = Artifact.get(DATASET_ARTIFACT).description  # a headline, then the dataset card's body
+    assert description.startswith(f"Dataset `{published['dataset_dir']}`") and "\n# " in description
     stats = json.loads(Artifact.get("alpaca-generation-stats").data)
     assert {"measure": "kept", "value": 60} in stats
     assert any(row["measure"].startswith("rejected: ") for row in stats)
