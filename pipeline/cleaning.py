@@ -82,9 +82,8 @@ def _write_records(path: Path, records: Sequence[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
-        if path.suffix == ".json":
-            json.dump(list(records), handle, indent=4, ensure_ascii=False)
-            handle.write("\n")
+        if path.suffix == ".json":  # the layout of stanford_alpaca's jdump, like dataset/alpaca_data.json
+            json.dump(list(records), handle, indent=4, default=str)
         else:
             handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     tmp.replace(path)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputDataError
+from pipeline.seeds import load_alpaca_records
 
 # Byte-for-byte tatsu-lab/stanford_alpaca train.py PROMPT_DICT, so models trained here take the same prompts as
 # every other Alpaca-format model. The response follows "### Response:" directly, as in Alpaca's `source + target`.
@@ -134,26 +135,10 @@ def _read_disk(folder: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def _read_alpaca_file(path: Path) -> list[dict[str, Any]]:
-    """An Alpaca JSON list or JSONL file -> records; parse errors name file and line."""
+    """An Alpaca JSON list or JSONL file -> records, read by the project's one loader (errors name file:line)."""
     if path.suffix not in (".json", ".jsonl"):
         raise InputDataError(f"{path}: not a dataset; expected a dataset folder or an Alpaca .json/.jsonl file")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputDataError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
-        if not isinstance(records, list):
-            raise InputDataError(f"{path}: expected a JSON list of {{instruction, input, output}} records")
-        return records
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise InputDataError(f"{path}:{number}: invalid JSON ({error.msg})") from None
-    return records
+    return [record for _, record in load_alpaca_records(path)]
 
 
 def _check_records(records: Sequence[Any], where: str) -> None:

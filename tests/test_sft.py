@@ -141,7 +141,7 @@ def test_bad_datasets_say_what_is_wrong(tmp_path: Path) -> None:
         load_sft_data(tmp_path / "no-output")
     bad_json = tmp_path / "bad.json"
     bad_json.write_text(json.dumps([{"instruction": "a", "input": "", "output": 3}, RECORDS[0]]), encoding="utf-8")
-    with pytest.raises(InputDataError, match="record 0 field 'output' is int"):
+    with pytest.raises(InputDataError, match="bad.json:1: field 'output': expected a string, got int"):
         load_sft_data(bad_json)
     bad_json.write_text("[{", encoding="utf-8")
     with pytest.raises(InputDataError, match="bad.json:1: invalid JSON"):
