@@ -139,3 +139,16 @@ def test_finetune_flow_trains_on_the_published_dataset(prefect_server, teacher_s
     assert result["report"]["dataset"] == str((run_dir / "dataset" / "hf").resolve())  # found through Artifact.get
     assert (tmp_path / "model" / "eval.json").is_file()
     assert "loss" in Artifact.get("alpaca-model-eval").data.lower()
+
+
+def test_batch_tasks_on_a_dask_cluster_give_the_same_run(prefect_server, teacher_server, tmp_path: Path) -> None:
+    pytest.importorskip("prefect_dask")
+    from prefect_dask import DaskTaskRunner
+
+    on_threads = generate_instructions(offline(teacher_server, tmp_path / "threads", num_instructions=40))
+    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
+    on_dask = generate_instructions.with_options(task_runner=runner)(
+        offline(teacher_server, tmp_path / "dask", num_instructions=40)
+    )
+    assert on_threads["kept"] == on_dask["kept"] == 40
+    assert (tmp_path / "dask" / "kept.jsonl").read_bytes() == (tmp_path / "threads" / "kept.jsonl").read_bytes()
