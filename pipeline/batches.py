@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.cache import ResponseCache
 from pipeline.errors import PipelineError
 from pipeline.generate import (
+    STATS_EVERY_S,
     GenerateConfig,
     GenerateStats,
     _Loop,
@@ -92,21 +94,27 @@ class Generation:
         self.config = config
         self.store = RunStore(run_dir)
         manifest = build_manifest(config, teacher_config, Path(seed_path), seeds)
-        journal = self.store.open(manifest, run_identity(config, teacher_config, manifest["seed_tasks"]["sha256"]))
+        identity = run_identity(config, teacher_config, manifest["seed_tasks"]["sha256"])
+        journal, checkpoint = self.store.open(manifest, identity)
         self.loop = _Loop(config, teacher_config, seeds, self.store, prices or {})
+        if checkpoint is not None:
+            self.loop.restore(checkpoint)
         self.answers: dict[int, TeacherResponse] = {}
+        self._seen: set[int] = set()
         self._absorb(journal)
         self._parts_read = self.store.part_names()  # open() folded the earlier parts into responses.jsonl
-        self.next_index = 0
+        self._checkpointed = time.perf_counter()
 
     def _absorb(self, records: list[dict]) -> None:
         for record in records:
             index = record["request_index"]
-            if index in self.answers:
+            if index in self._seen:
                 continue
+            self._seen.add(index)
             fields = {name: value for name, value in record.items() if name != "request_index"}
-            self.loop.count_payment(TeacherResponse(**fields))
-            self.answers[index] = TeacherResponse.from_dict(fields, cached=True)
+            self.loop.count_payment(TeacherResponse(**fields))  # every answer paid for, processed or not
+            if index >= self.loop.next_index:
+                self.answers[index] = TeacherResponse.from_dict(fields, cached=True)
 
     @property
     def stats(self) -> GenerateStats:
@@ -118,10 +126,13 @@ class Generation:
         self._absorb(self.store.read_parts(skip=self._parts_read))
         self._parts_read = names
         stats, config = self.loop.stats, self.config
-        while stats.kept < config.num_instructions and self.next_index in self.answers:
-            response = self.answers.pop(self.next_index)  # processed answers are not needed again
-            self.loop.process(self.next_index, self.loop.prompt(self.next_index), response)
-            self.next_index += 1
+        loop = self.loop
+        while stats.kept < config.num_instructions and loop.next_index in self.answers:
+            if time.perf_counter() - self._checkpointed >= STATS_EVERY_S:
+                loop.checkpoint()
+                self._checkpointed = time.perf_counter()
+            index = loop.next_index
+            loop.process(index, loop.prompt(index), self.answers.pop(index))  # processed answers are not kept
             if self.loop.unproductive >= config.stall_requests:
                 raise PipelineError(
                     f"the last {self.loop.unproductive} answers kept nothing: the teacher's output is not usable"
@@ -130,8 +141,13 @@ class Generation:
             stats.stopped = "target"
         elif config.max_cost_usd is not None and (stats.cost_usd or 0.0) >= config.max_cost_usd:
             stats.stopped = "max_cost"
+        loop.checkpoint()
         self.store.write_stats(stats.to_dict())
         return stats
+
+    @property
+    def next_index(self) -> int:
+        return self.loop.next_index
 
     def missing(self, limit: int) -> list[int]:
         """The next request indices without an answer, as many as the target probably still needs (<= limit)."""

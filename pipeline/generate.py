@@ -31,7 +31,7 @@ from pipeline.filters import FilterConfig, check_example
 from pipeline.parse import parse_answer
 from pipeline.prompts import PROMPT_VERSION, BootstrapPrompt, prompt_for_request
 from pipeline.records import SeedTask
-from pipeline.store import KEPT, REJECTED, RunStore
+from pipeline.store import KEPT, REJECTED, RunStore, read_jsonl
 from pipeline.teacher import Teacher, TeacherConfig, TeacherResponse
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,30 @@ class _Loop:
         self.index = RougeIndex(config.rouge_threshold, config.tokenizer)
         self.index.extend(seed.instruction for seed in seeds)  # a task too close to a seed is not new
         self.unproductive = 0
+        self.next_index = 0  # the first request whose answer is not processed yet
+        self.cut_short = False  # the last answer was only partly used because the target was reached
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from a checkpoint: counts as they were, and the pool rebuilt from the kept examples."""
+        saved = checkpoint["stats"]
+        stats = self.stats
+        for name in ("answers", "candidates", "kept", "prompt_tokens", "completion_tokens"):
+            setattr(stats, name, saved[name])
+        stats.rejected = Counter(saved["rejected"])
+        stats.teacher_models = Counter(saved["teacher_models"])
+        self.unproductive = checkpoint["unproductive"]
+        self.next_index = checkpoint["next_index"]
+        self.index.extend(record["instruction"] for record in read_jsonl(self.store.root / KEPT))
+
+    def checkpoint(self) -> None:
+        """Record the state after the answers before `next_index` (only at a whole-answer boundary)."""
+        if self.cut_short:
+            return
+        stats = self.stats
+        saved = {name: getattr(stats, name) for name in ("answers", "candidates", "kept", "prompt_tokens",
+                                                         "completion_tokens")}  # fmt: skip
+        saved |= {"rejected": dict(stats.rejected), "teacher_models": dict(stats.teacher_models)}
+        self.store.write_checkpoint({"next_index": self.next_index, "unproductive": self.unproductive, "stats": saved})
 
     def prompt(self, request_index: int) -> BootstrapPrompt:
         config = self.config
@@ -199,8 +223,10 @@ class _Loop:
         stats.completion_tokens += response.completion_tokens
         stats.teacher_models[response.model] += 1
         kept_before = stats.kept
-        for position, item in enumerate(parse_answer(response.text, response.finish_reason, prompt.first_index)):
+        items = parse_answer(response.text, response.finish_reason, prompt.first_index)
+        for position, item in enumerate(items):
             if stats.kept >= config.num_instructions:
+                self.cut_short = True
                 break
             stats.candidates += 1
             where = {"request_index": request_index, "position": position}
@@ -219,6 +245,7 @@ class _Loop:
             provenance = {"teacher_model": response.model, "prompt_version": PROMPT_VERSION}
             self.store.append(KEPT, {**annotated, **where, **provenance})
         self.unproductive = 0 if stats.kept > kept_before else self.unproductive + 1
+        self.next_index = request_index + 1
         self.store.sync()
 
     def reject(self, reason: str, raw: str, where: dict[str, int], fields: dict[str, Any]) -> None:
@@ -247,13 +274,13 @@ async def _run(loop: _Loop, teacher: Teacher, journaled: dict[int, TeacherRespon
         return response
 
     in_flight: dict[int, tuple[BootstrapPrompt, asyncio.Task[TeacherResponse]]] = {}
-    next_request = 0
+    next_request = loop.next_index  # 0, or where the checkpoint of an earlier session left off
     limit = config.max_requests if config.max_requests is not None else 2**62
     bar = tqdm(total=config.num_instructions, unit="example", desc="kept", disable=not progress, dynamic_ncols=True)
     failed = True
     stats_written = 0.0
     try:
-        for request_index in range(limit):
+        for request_index in range(loop.next_index, limit):
             if stats.kept >= config.num_instructions:
                 stats.stopped = "target"
                 break
@@ -268,13 +295,13 @@ async def _run(loop: _Loop, teacher: Teacher, journaled: dict[int, TeacherRespon
             prompt, task = in_flight.pop(request_index)
             response = await task
             processing_started = time.perf_counter()
+            if processing_started - stats_written >= STATS_EVERY_S:
+                loop.checkpoint()  # the state after the answers before this one
+                store.write_stats(stats.to_dict())
+                stats_written = processing_started
             loop.process(request_index, prompt, response)
             stats.retries = teacher.retries
             stats.elapsed_s = time.perf_counter() - started
-            now = time.perf_counter()
-            if now - stats_written >= STATS_EVERY_S:  # stats.json is for watching; the journals are the record
-                store.write_stats(stats.to_dict())
-                stats_written = now
             stats.processing_s += time.perf_counter() - processing_started
             bar.update(stats.kept - bar.n)
             bar.set_postfix(_postfix(stats, teacher), refresh=False)
@@ -294,6 +321,7 @@ async def _run(loop: _Loop, teacher: Teacher, journaled: dict[int, TeacherRespon
                 task.cancel()
         # Answers already requested are paid for: let them arrive and be journaled for a later extension.
         await asyncio.gather(*tasks, return_exceptions=True)
+        loop.checkpoint()
         stats.retries = teacher.retries
         stats.elapsed_s = time.perf_counter() - started
     return stats
@@ -328,15 +356,19 @@ def generate(
     store = RunStore(output_dir)
     manifest = build_manifest(config, teacher_config, Path(seed_path), seeds)
     identity = run_identity(config, teacher_config, manifest["seed_tasks"]["sha256"])
-    journal = store.open(manifest, identity)
+    journal, checkpoint = store.open(manifest, identity)
     loop = _Loop(config, teacher_config, seeds, store, prices or {})
+    if checkpoint is not None:
+        loop.restore(checkpoint)
     journaled = {}
     for record in journal:
         fields = {name: value for name, value in record.items() if name != "request_index"}
         loop.count_payment(TeacherResponse(**fields))  # as first received: paid unless it came from the cache
-        journaled[record["request_index"]] = TeacherResponse.from_dict(fields, cached=True)
-    if journaled:
-        log.info("continuing %s: %d answers journaled by earlier sessions are replayed", store.root, len(journaled))
+        if record["request_index"] >= loop.next_index:  # earlier ones are processed already
+            journaled[record["request_index"]] = TeacherResponse.from_dict(fields, cached=True)
+    if journal:
+        log.info("continuing %s from request %d: %d journaled answers to replay", store.root, loop.next_index,
+                 len(journaled))  # fmt: skip
 
     async def main() -> GenerateStats:
         teacher = Teacher(teacher_config, api_key, cache=cache)

@@ -25,6 +25,7 @@ PARTS = "responses"  # folder of part-*.jsonl journals, one per batch fetcher (s
 KEPT = "kept.jsonl"
 REJECTED = "rejected.jsonl"
 STATS = "stats.json"
+CHECKPOINT = "checkpoint.json"  # processing state at an answer boundary, so a resume need not replay everything
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -75,8 +76,10 @@ class RunStore:
             return None
         return json.loads(path.read_text(encoding="utf-8"))
 
-    def open(self, manifest: dict[str, Any], identity: dict[str, Any]) -> list[dict[str, Any]]:
-        """Start or continue the run here; returns the journaled responses of earlier sessions.
+    def open(
+        self, manifest: dict[str, Any], identity: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Start or continue the run here; returns the journaled responses and the last checkpoint, if any.
 
         `identity` is what fixes the result (seed file, prompt, decoding, filters...). Continuing a run with
         another identity would mix two datasets in one folder, so it is refused.
@@ -107,9 +110,37 @@ class RunStore:
         for path in (self.root / PARTS).glob("part-*.jsonl"):
             path.unlink()  # now in responses.jsonl
         self._responses = open(self.root / RESPONSES, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        for name in (KEPT, REJECTED):  # derived: rebuilt by replaying the responses
-            self._derived[name] = open(self.root / name, "w", encoding="utf-8")  # noqa: SIM115
-        return responses
+        checkpoint = self._usable_checkpoint() if previous is not None else None
+        for name in (KEPT, REJECTED):  # derived: cut back to the checkpoint, the rest is rebuilt by replay
+            path = self.root / name
+            if checkpoint is None or not path.exists():
+                path.write_bytes(b"")
+            else:
+                os.truncate(path, checkpoint["bytes"][name])
+            self._derived[name] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        return responses, checkpoint
+
+    def _usable_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint, unless the derived files are shorter than it says (then replay from the start)."""
+        path = self.root / CHECKPOINT
+        if not path.exists():
+            return None
+        checkpoint = json.loads(path.read_text(encoding="utf-8"))
+        for name in (KEPT, REJECTED):
+            derived = self.root / name
+            if not derived.exists() or derived.stat().st_size < checkpoint["bytes"][name]:
+                log.warning("%s is shorter than %s says; rebuilding it from the journal", derived, CHECKPOINT)
+                return None
+        return checkpoint
+
+    def write_checkpoint(self, state: dict[str, Any]) -> None:
+        """Make kept/rejected durable, then record where they end together with the processing state."""
+        sizes = {}
+        for name, handle in self._derived.items():
+            handle.flush()
+            os.fsync(handle.fileno())
+            sizes[name] = os.fstat(handle.fileno()).st_size
+        write_json_atomic(self.root / CHECKPOINT, {**state, "bytes": sizes})
 
     def read_parts(self, skip: set[str] = frozenset()) -> list[dict[str, Any]]:
         """Answers journaled by batch fetchers (`responses/part-*.jsonl`), except the parts named in `skip`."""

@@ -152,3 +152,21 @@ def test_bad_seed_file_is_reported_with_file_and_line(tmp_path: Path, no_openai_
     code, output = run_cli("-n", "3", "-o", str(tmp_path / "x"), "--seed-tasks", str(seeds))
     assert code == 1 and f"{seeds}:2: invalid JSON" in output
     assert not (tmp_path / "x").exists()
+
+
+def test_resume_uses_the_checkpoint_and_survives_a_damaged_kept_file(teacher_server, tmp_path: Path,
+                                                                      no_openai_env) -> None:  # fmt: skip
+    out = tmp_path / "run"
+    assert run_cli("-n", "60", "-o", str(out), "--no-cache", *at(teacher_server))[0] == 0
+    reference = (out / "kept.jsonl").read_bytes()
+    checkpoint = json.loads((out / "checkpoint.json").read_text())
+    assert checkpoint["bytes"]["kept.jsonl"] <= len(reference) and checkpoint["stats"]["kept"] <= 60
+
+    (out / "kept.jsonl").write_bytes(reference + b'{"torn": ')  # a crash mid-append after the checkpoint
+    assert run_cli("-n", "60", "-o", str(out), "--no-cache", *at(teacher_server))[0] == 0
+    assert (out / "kept.jsonl").read_bytes() == reference
+
+    (out / "kept.jsonl").write_bytes(reference[:10])  # shorter than the checkpoint says: replay everything
+    requests = len(teacher_server.requests)
+    assert run_cli("-n", "60", "-o", str(out), "--no-cache", *at(teacher_server))[0] == 0
+    assert (out / "kept.jsonl").read_bytes() == reference and len(teacher_server.requests) == requests
