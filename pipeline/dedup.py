@@ -6,10 +6,10 @@ fast because most of the pool never reaches an LCS computation:
 
 1. an inverted index of (token, k-th occurrence) gives, for every pool entry in one `np.bincount`, the
    multiset overlap of tokens with the query, an upper bound on their LCS;
-2. the bound turned into an F-measure, 2*overlap/(len_a+len_b), ranks the entries; exact
-   LCS (rapidfuzz's bit-parallel LCS on token-id sequences) is computed for the best-bounded ones only,
-   widening until no unchecked entry's bound can reach the k-th best exact score. Exact scores use the
-   reference's own float operations, so ties at exactly 0.7 fall as they do there.
+2. the bound turned into an F-measure, 2*overlap/(len_a+len_b), selects the entries worth an exact LCS
+   (rapidfuzz's bit-parallel LCS on token-id sequences): bands of falling bound, starting near the k-th
+   best score of recent queries, until the k-th best exact score beats every unchecked entry's bound.
+   Exact scores use the reference's own float operations, so ties at exactly 0.7 fall as they do there.
 
 Entries that share no token with the query score exactly 0 and are never reported as similar.
 """
@@ -30,6 +30,7 @@ from rouge_score.tokenize import tokenize
 
 DEFAULT_THRESHOLD = 0.7  # Alpaca/self-instruct: keep only if ROUGE-L F <= 0.7 against every kept instruction
 Tokenizer = Literal["rouge", "unicode"]
+BAND_STEP = 0.05  # width of the bound bands checked exactly per round: narrow bands check few extra entries
 
 # Scripts written without spaces: each character is a token, as CJK ROUGE implementations do.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u0e00-\u0e7f]")
@@ -111,6 +112,7 @@ class RougeIndex:
         self._sequences: list[list[int]] = []
         self._lengths = _Postings()  # token count of each entry (reusing the growable array)
         self._postings: dict[tuple[int, int], _Postings] = {}
+        self._band_start = 0.5  # first bound band searched; follows the k-th best score of recent queries
 
     def __len__(self) -> int:
         return len(self.instructions)
@@ -169,29 +171,30 @@ class RougeIndex:
         if not keys:  # no shared token: every score is 0
             return Novelty(True, 0.0, ())
         overlap = np.bincount(np.concatenate(keys), minlength=len(self.instructions))
-        candidates = np.flatnonzero(overlap)
         # F = 2*LCS/(len_a+len_b) in exact arithmetic, and LCS <= overlap: an upper bound on every score.
-        bound = 2.0 * overlap[candidates] / (self._lengths.view()[candidates] + len(sequence))
+        bound = 2.0 * overlap / (self._lengths.view() + len(sequence))
         wanted = max(top_k, 1)
-        width = min(len(candidates), 4 * wanted)
+        entries, scores = np.empty(0, dtype=np.int64), np.empty(0)
+        # Check entries in bands of falling bound, starting from a guess of the k-th best score, until the k-th
+        # best exact score beats every unchecked bound; the margin covers float rounding, so a tie is checked.
+        lower, upper = self._band_start, np.inf
         while True:
-            if width < len(candidates):
-                order = np.argpartition(-bound, width)
-                chosen, rest_bound = order[:width], bound[order[width]]  # the best unchecked bound
-            else:
-                chosen, rest_bound = np.arange(len(candidates)), -1.0
-            exact = self._exact_sharing(sequence, candidates[chosen])
-            ranking = np.lexsort((candidates[chosen], -exact))[:wanted]  # score desc, then pool order
-            kth_best = exact[ranking[-1]] if len(ranking) == wanted else 0.0
-            # Entries left unchecked score <= rest_bound; they cannot enter the top-k or exceed the max. The
-            # margin covers float rounding, so a float tie with the k-th best is always checked exactly.
-            if rest_bound * (1 + 1e-9) < kth_best or rest_bound < 0:
+            band = np.flatnonzero((bound >= lower) & (bound < upper)) if lower > 0 else np.flatnonzero(
+                (bound > 0) & (bound < upper)
+            )  # fmt: skip
+            if band.size:
+                entries = np.concatenate([entries, band])
+                scores = np.concatenate([scores, self._exact_sharing(sequence, band)])
+            ranking = np.lexsort((entries, -scores))[:wanted]  # score desc, then pool order
+            kth_best = scores[ranking[-1]] if len(ranking) == wanted else 0.0
+            if lower == 0 or kth_best > lower * (1 + 1e-9):
                 break
-            width = min(len(candidates), 4 * width)
-        max_score = float(exact[ranking[0]])
-        most_similar = tuple(
-            (self.instructions[candidates[chosen[i]]], float(exact[i])) for i in ranking[:top_k] if exact[i] > 0
-        )
+            upper, lower = lower, (lower - BAND_STEP if lower > 2 * BAND_STEP else 0.0)
+        if len(ranking) == wanted:  # start the next query's bands near this one's k-th best
+            self._band_start = max(2 * BAND_STEP, float(kth_best) - BAND_STEP / 2)
+        best = zip(entries[ranking][:top_k], scores[ranking][:top_k], strict=True)
+        max_score = float(scores[ranking[0]]) if len(ranking) else 0.0
+        most_similar = tuple((self.instructions[entry], float(score)) for entry, score in best if score > 0)
         return Novelty(max_score <= self.threshold, max_score, most_similar)
 
     def add_if_novel(self, instruction: str, top_k: int = 10) -> Novelty:
