@@ -172,8 +172,9 @@ def generate(
     from pipeline.cache import ResponseCache, default_cache_path
     from pipeline.cost import load_prices
     from pipeline.endpoint import resolve_endpoint
-    from pipeline.generate import GenerateConfig, project_cost
+    from pipeline.generate import GenerateConfig
     from pipeline.generate import generate as run_generate
+    from pipeline.provenance import project_cost
     from pipeline.seeds import default_seed_path, load_seed_tasks
     from pipeline.teacher import TeacherConfig
 

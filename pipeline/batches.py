@@ -20,12 +20,11 @@ from pipeline.generate import (
     GenerateConfig,
     GenerateStats,
     _Loop,
-    build_manifest,
     request_seed,
-    run_identity,
     stop_sequences,
 )
 from pipeline.prompts import prompt_for_request
+from pipeline.provenance import build_manifest, run_identity
 from pipeline.records import SeedTask
 from pipeline.store import PartWriter, RunStore, read_jsonl
 from pipeline.teacher import Teacher, TeacherConfig, TeacherResponse

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from pipeline import __version__
 from pipeline.cache import ResponseCache
 from pipeline.cost import cost_usd
 from pipeline.dedup import DEFAULT_THRESHOLD, RougeIndex, Tokenizer
@@ -30,6 +27,7 @@ from pipeline.errors import PipelineError
 from pipeline.filters import FilterConfig, check_example
 from pipeline.parse import parse_answer
 from pipeline.prompts import PROMPT_VERSION, BootstrapPrompt, prompt_for_request
+from pipeline.provenance import build_manifest, run_identity
 from pipeline.records import SeedTask
 from pipeline.store import KEPT, REJECTED, RunStore, read_jsonl
 from pipeline.teacher import Teacher, TeacherConfig, TeacherResponse
@@ -37,8 +35,6 @@ from pipeline.teacher import Teacher, TeacherConfig, TeacherResponse
 log = logging.getLogger(__name__)
 
 NEAR_DUPLICATE = "near_duplicate"
-ASSUMED_KEEP_RATE = 0.5  # for the cost projection before any answer: Alpaca kept ~60% of parsed tasks
-ASSUMED_TOKENS_PER_TASK = 80  # ~60 words of instruction, input and output
 STATS_EVERY_S = 1.0  # how often stats.json is rewritten during a run
 
 
@@ -111,49 +107,6 @@ def stop_sequences(tasks_per_request: int) -> list[str]:
 def request_seed(run_seed: int, request_index: int) -> int:
     """The `seed` sent with request i, for servers that sample reproducibly with one."""
     return int.from_bytes(hashlib.sha256(f"{run_seed}:{request_index}".encode()).digest()[:4], "big") >> 1
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run_identity(config: GenerateConfig, teacher: TeacherConfig, seed_sha256: str) -> dict[str, Any]:
-    """The settings that fix a run's result; a run folder may only be continued with the same ones."""
-    settings = asdict(config)
-    for free in ("num_instructions", "max_concurrency", "max_requests", "max_cost_usd", "stall_requests"):
-        settings.pop(free)  # these say how far to go or how fast, not what is made
-    identity = {"generate": settings, "teacher": teacher.decoding(), "seed_tasks_sha256": seed_sha256,
-                "prompt_version": PROMPT_VERSION}  # fmt: skip
-    return json.loads(json.dumps(identity))  # as stored in manifest.json: tuples become lists
-
-
-def build_manifest(
-    config: GenerateConfig, teacher: TeacherConfig, seed_path: Path, seeds: Sequence[SeedTask]
-) -> dict[str, Any]:
-    """Everything needed to tell how a run was made; never the API key."""
-    packages = ("openai", "rouge-score", "rapidfuzz", "numpy")
-    return {
-        "pipeline_version": __version__,
-        "prompt_version": PROMPT_VERSION,
-        "generate": asdict(config),
-        "teacher": asdict(teacher),
-        "seed_tasks": {"path": str(seed_path), "sha256": file_sha256(seed_path), "count": len(seeds)},
-        "packages": {name: metadata.version(name) for name in packages},
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def project_cost(
-    config: GenerateConfig, teacher: TeacherConfig, seeds: Sequence[SeedTask], prices: dict[str, tuple[float, float]]
-) -> dict[str, Any]:
-    """A rough forecast before the first request, from assumed task length and keep rate."""
-    new_tasks = config.tasks_per_request - config.num_demonstrations
-    prompt_tokens = len(prompt_for_request(seeds, config.run_seed, 0, config.num_demonstrations).text) // 4
-    completion_tokens = min(teacher.max_tokens, new_tasks * ASSUMED_TOKENS_PER_TASK)
-    requests = -(-config.num_instructions // max(1, int(new_tasks * ASSUMED_KEEP_RATE)))
-    tokens = requests * (prompt_tokens + completion_tokens)
-    cost = cost_usd(prices, teacher.model, requests * prompt_tokens, requests * completion_tokens)
-    return {"requests": requests, "tokens": tokens, "cost_usd": cost}
 
 
 class _Loop:

@@ -17,6 +17,8 @@ def test_pipeline_does_not_import_prefect_or_torch() -> None:
         "import json, sys\n"
         "import pipeline, pipeline.generate, pipeline.seeds, pipeline.prompts, pipeline.parse, pipeline.filters\n"
         "import pipeline.dedup, pipeline.teacher, pipeline.store, pipeline.endpoint, pipeline.simulator\n"
+        "import pipeline.batches, pipeline.cleaning, pipeline.provenance, pipeline.dataset, pipeline.report\n"
+        "import pipeline.sft, pipeline.sft_data, pipeline.sft_eval, pipeline.sft_model\n"
         "print(json.dumps(sorted(m for m in ('prefect', 'torch', 'trl', 'transformers') if m in sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
