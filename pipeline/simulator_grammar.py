@@ -1259,7 +1259,8 @@ def entities_output(values: Mapping[str, str], material: Material, rng: random.R
 
 
 def keywords_output(values: Mapping[str, str], material: Material, rng: random.Random) -> str:
-    words = sorted({w.strip(".,").lower() for w in material.text.split() if len(w.strip(".,")) > 6}, key=len)
+    long_words = {w.strip(".,").lower() for w in material.text.split() if len(w.strip(".,")) > 6}
+    words = sorted(long_words, key=lambda w: (len(w), w))  # not by length alone: set order varies per process
     count = COUNTS.index(values["count"]) + 3
     keywords = words[-count:] or [values["topic"]]
     return f"The most important keywords are: {', '.join(keywords)}."

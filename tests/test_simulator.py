@@ -394,3 +394,29 @@ def test_server_restarts_with_fresh_windows() -> None:
         with running:
             assert complete(client_for(running), max_tokens=5).choices[0].text
     assert running.stats() == {"200": 2}
+
+
+def test_answers_do_not_depend_on_the_process_hash_seed() -> None:
+    """Python salts str hashes per process; an answer built from set order would change between runs."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib\n"
+        "from pipeline.prompts import prompt_for_request\n"
+        "from pipeline.seeds import default_seed_path, load_seed_tasks\n"
+        "from pipeline.simulator import DEFAULT_CONFIG, answer_rng, generate_answer\n"
+        "seeds = load_seed_tasks(default_seed_path())\n"
+        "digest = hashlib.sha256()\n"
+        "for i in range(400):\n"
+        "    text = prompt_for_request(seeds, 0, i).text\n"
+        "    digest.update(generate_answer(text, answer_rng(text, i, 0), DEFAULT_CONFIG, True)[0].encode())\n"
+        "print(digest.hexdigest())\n"
+    )
+    digests = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout  # fmt: skip
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1
