@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pipeline.cache import ResponseCache
 from pipeline.errors import PipelineError
@@ -94,17 +95,17 @@ class Generation:
         self.store = RunStore(run_dir)
         manifest = build_manifest(config, teacher_config, Path(seed_path), seeds)
         identity = run_identity(config, teacher_config, manifest["seed_tasks"]["sha256"])
-        journal, checkpoint = self.store.open(manifest, identity)
+        checkpoint = self.store.open(manifest, identity)
         self.loop = _Loop(config, teacher_config, seeds, self.store, prices or {})
         if checkpoint is not None:
             self.loop.restore(checkpoint)
         self.answers: dict[int, TeacherResponse] = {}
         self._seen: set[int] = set()
-        self._absorb(journal)
+        self._absorb(self.store.iter_responses())
         self._parts_read = self.store.part_names()  # open() folded the earlier parts into responses.jsonl
         self._checkpointed = time.perf_counter()
 
-    def _absorb(self, records: list[dict]) -> None:
+    def _absorb(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
             index = record["request_index"]
             if index in self._seen:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -29,7 +30,7 @@ from pipeline.parse import parse_answer
 from pipeline.prompts import PROMPT_VERSION, BootstrapPrompt, prompt_for_request
 from pipeline.provenance import build_manifest, run_identity
 from pipeline.records import SeedTask
-from pipeline.store import KEPT, REJECTED, RunStore, read_jsonl
+from pipeline.store import KEPT, REJECTED, RunStore
 from pipeline.teacher import Teacher, TeacherConfig, TeacherResponse
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,8 @@ class _Loop:
         stats.teacher_models = Counter(saved["teacher_models"])
         self.unproductive = checkpoint["unproductive"]
         self.next_index = checkpoint["next_index"]
-        self.index.extend(record["instruction"] for record in read_jsonl(self.store.root / KEPT))
+        with open(self.store.root / KEPT, encoding="utf-8") as kept:  # streamed: 52K records with neighbours
+            self.index.extend(json.loads(line)["instruction"] for line in kept)
 
     def checkpoint(self) -> None:
         """Record the state after the answers before `next_index` (only at a whole-answer boundary)."""
@@ -309,17 +311,19 @@ def generate(
     store = RunStore(output_dir)
     manifest = build_manifest(config, teacher_config, Path(seed_path), seeds)
     identity = run_identity(config, teacher_config, manifest["seed_tasks"]["sha256"])
-    journal, checkpoint = store.open(manifest, identity)
+    checkpoint = store.open(manifest, identity)
     loop = _Loop(config, teacher_config, seeds, store, prices or {})
     if checkpoint is not None:
         loop.restore(checkpoint)
     journaled = {}
-    for record in journal:
+    total = 0
+    for record in store.iter_responses():
+        total += 1
         fields = {name: value for name, value in record.items() if name != "request_index"}
         loop.count_payment(TeacherResponse(**fields))  # as first received: paid unless it came from the cache
         if record["request_index"] >= loop.next_index:  # earlier ones are processed already
             journaled[record["request_index"]] = TeacherResponse.from_dict(fields, cached=True)
-    if journal:
+    if total:
         log.info("continuing %s from request %d: %d journaled answers to replay", store.root, loop.next_index,
                  len(journaled))  # fmt: skip
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,8 @@ class RunStore:
 
     def open(
         self, manifest: dict[str, Any], identity: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """Start or continue the run here; returns the journaled responses and the last checkpoint, if any.
+    ) -> dict[str, Any] | None:
+        """Start or continue the run here; returns the last checkpoint, if any (answers: `iter_responses`).
 
         `identity` is what fixes the result (seed file, prompt, decoding, filters...). Continuing a run with
         another identity would mix two datasets in one folder, so it is refused.
@@ -96,8 +97,6 @@ class RunStore:
                 "two datasets. Use the run's original settings, or pass a new --output-dir"
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        responses = read_jsonl(self.root / RESPONSES, recover_tail=True) if (self.root / RESPONSES).exists() else []
-        responses += self.read_parts()
         if previous is not None:
             manifest = {
                 **manifest,
@@ -105,11 +104,15 @@ class RunStore:
                 "sessions": previous.get("sessions", 1) + 1,
             }
         write_json_atomic(self.root / MANIFEST, {**manifest, "identity": identity})
-        # Rewrite the responses journal without a torn tail (parts included), then append from here on.
-        self._rewrite(RESPONSES, responses)
-        for path in (self.root / PARTS).glob("part-*.jsonl"):
-            path.unlink()  # now in responses.jsonl
+        # Drop a line torn by a crash, fold the batch fetchers' parts in, then append from here on.
+        _cut_torn_tail(self.root / RESPONSES)
         self._responses = open(self.root / RESPONSES, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        for path in sorted((self.root / PARTS).glob("part-*.jsonl")):
+            for record in read_jsonl(path, recover_tail=True):
+                self._responses.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._responses.flush()
+            os.fsync(self._responses.fileno())
+            path.unlink()  # now in responses.jsonl
         checkpoint = self._usable_checkpoint() if previous is not None else None
         for name in (KEPT, REJECTED):  # derived: cut back to the checkpoint, the rest is rebuilt by replay
             path = self.root / name
@@ -118,7 +121,17 @@ class RunStore:
             else:
                 os.truncate(path, checkpoint["bytes"][name])
             self._derived[name] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        return responses, checkpoint
+        return checkpoint
+
+    def iter_responses(self) -> Iterator[dict[str, Any]]:
+        """Every journaled answer, streamed (a 52K run's journal is ~30 MB of JSON)."""
+        path = self.root / RESPONSES
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise RunDirError(f"{path}:{number}: invalid JSON ({error.msg}); the journal is damaged") from None
 
     def _usable_checkpoint(self) -> dict[str, Any] | None:
         """The checkpoint, unless the derived files are shorter than it says (then replay from the start)."""
@@ -153,14 +166,6 @@ class RunStore:
     def part_names(self) -> set[str]:
         return {path.name for path in (self.root / PARTS).glob("part-*.jsonl")}
 
-    def _rewrite(self, name: str, records: list[dict[str, Any]]) -> None:
-        path = self.root / name
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.root, delete=False, suffix=".tmp") as handle:
-            handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-
     def journal_response(self, record: dict[str, Any]) -> None:
         """Append one teacher answer durably: paid work is never lost."""
         self._responses.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -185,6 +190,27 @@ class RunStore:
                 handle.close()
         self._responses = None
         self._derived.clear()
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Cut a journal back to its last complete line: every record is written with its newline in one write."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                end = start + newline + 1
+                break
+            end = start
+        if end < size:
+            log.warning("%s: dropped %d bytes of a line cut short by an interrupted write", path, size - end)
+            handle.truncate(end)
 
 
 class PartWriter:

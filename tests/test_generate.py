@@ -170,3 +170,14 @@ def test_resume_uses_the_checkpoint_and_survives_a_damaged_kept_file(teacher_ser
     requests = len(teacher_server.requests)
     assert run_cli("-n", "60", "-o", str(out), "--no-cache", *at(teacher_server))[0] == 0
     assert (out / "kept.jsonl").read_bytes() == reference and len(teacher_server.requests) == requests
+
+
+def test_a_torn_journal_line_is_cut_and_the_run_continues(teacher_server, tmp_path: Path, no_openai_env) -> None:
+    out = tmp_path / "run"
+    assert run_cli("-n", "30", "-o", str(out), "--no-cache", *at(teacher_server))[0] == 0
+    journal = out / "responses.jsonl"
+    complete = journal.read_bytes()
+    journal.write_bytes(complete + b'{"request_index": 999, "text": "half an ans')  # SIGKILL mid-write
+    code, output = run_cli("-n", "30", "-o", str(out), "--no-cache", *at(teacher_server))
+    assert code == 0 and "Nothing to do" in output
+    assert journal.read_bytes() == complete
