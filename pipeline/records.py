@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +14,7 @@ class Example:
     output: str
 
     def to_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return {"instruction": self.instruction, "input": self.input, "output": self.output}  # asdict copies deeply
 
 
 @dataclass(frozen=True, slots=True)
