@@ -59,6 +59,16 @@ def unicode_tokens(text: str) -> list[str]:
 
 
 TOKENIZERS: dict[str, Callable[[str], list[str]]] = {"rouge": rouge_tokens, "unicode": unicode_tokens}
+_SURROGATES = 0xD800 - 0x100  # ids from here on skip the UTF-16 surrogate block, which str cannot hold alone
+
+
+def token_text(sequence: list[int]) -> str:
+    """Token ids as one character each: rapidfuzz's LCS on strings is exact and ~3x faster than on lists.
+
+    >>> token_text([0, 1, 0]) == chr(0x100) + chr(0x101) + chr(0x100)
+    True
+    """
+    return "".join(chr(token + (0x100 if token < _SURROGATES else 0x900)) for token in sequence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +119,7 @@ class RougeIndex:
         self._tokenize = TOKENIZERS[tokenizer]
         self.instructions: list[str] = []
         self._vocabulary: dict[str, int] = {}
-        self._sequences: list[list[int]] = []
+        self._texts: list[str] = []  # each entry's token ids as characters, for rapidfuzz's string LCS
         self._lengths = _Postings()  # token count of each entry (reusing the growable array)
         self._postings: dict[tuple[int, int], _Postings] = {}
         self._band_start = 0.5  # first bound band searched; follows the k-th best score of recent queries
@@ -131,7 +141,7 @@ class RougeIndex:
         sequence = self._encode(instruction)
         entry = len(self.instructions)
         self.instructions.append(instruction)
-        self._sequences.append(sequence)
+        self._texts.append(token_text(sequence))
         self._lengths.append(len(sequence))
         for key in self._occurrence_keys(sequence):
             postings = self._postings.get(key)
@@ -144,25 +154,25 @@ class RougeIndex:
         for instruction in instructions:
             self.add(instruction)
 
-    def _exact(self, sequence: list[int], entries: np.ndarray) -> np.ndarray:
-        choices = [self._sequences[entry] for entry in entries]
-        lcs = process.cdist([sequence], choices, scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
-        return fmeasure(lcs.astype(np.float64), self._lengths.view()[entries].astype(np.float64), len(sequence))
+    def _exact(self, text: str, entries: np.ndarray) -> np.ndarray:
+        choices = [self._texts[entry] for entry in entries]
+        lcs = process.cdist([text], choices, scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
+        return fmeasure(lcs.astype(np.float64), self._lengths.view()[entries].astype(np.float64), len(text))
 
-    def _exact_sharing(self, sequence: list[int], entries: np.ndarray) -> np.ndarray:
+    def _exact_sharing(self, text: str, entries: np.ndarray) -> np.ndarray:
         """`_exact` for entries that share a token with the query (LCS >= 1, so no division by zero)."""
-        choices = [self._sequences[entry] for entry in entries]
-        lcs = process.cdist([sequence], choices, scorer=LCSseq.similarity, dtype=np.float64, workers=1)[0]
+        choices = [self._texts[entry] for entry in entries]
+        lcs = process.cdist([text], choices, scorer=LCSseq.similarity, dtype=np.float64, workers=1)[0]
         precision = lcs / self._lengths.view()[entries]
-        recall = lcs / len(sequence)
+        recall = lcs / len(text)
         return 2 * precision * recall / (precision + recall)  # rouge_score's operations, in its order
 
     def scores(self, instruction: str) -> np.ndarray:
         """Exact F-measure against every pool entry, without pruning (for tests and small pools)."""
         sequence = self._encode(instruction)
-        if not self._sequences or not sequence:
-            return np.zeros(len(self._sequences))
-        return self._exact(sequence, np.arange(len(self._sequences)))
+        if not self._texts or not sequence:
+            return np.zeros(len(self._texts))
+        return self._exact(token_text(sequence), np.arange(len(self._texts)))
 
     def check(self, instruction: str, top_k: int = 10) -> Novelty:
         """Score an instruction against the pool without adding it; `most_similar` is exact for its k."""
@@ -173,7 +183,7 @@ class RougeIndex:
         overlap = np.bincount(np.concatenate(keys), minlength=len(self.instructions))
         # F = 2*LCS/(len_a+len_b) in exact arithmetic, and LCS <= overlap: an upper bound on every score.
         bound = 2.0 * overlap / (self._lengths.view() + len(sequence))
-        wanted = max(top_k, 1)
+        wanted, text = max(top_k, 1), token_text(sequence)
         entries, scores = np.empty(0, dtype=np.int64), np.empty(0)
         # Check entries in bands of falling bound, starting from a guess of the k-th best score, until the k-th
         # best exact score beats every unchecked bound; the margin covers float rounding, so a tie is checked.
@@ -184,7 +194,7 @@ class RougeIndex:
             )  # fmt: skip
             if band.size:
                 entries = np.concatenate([entries, band])
-                scores = np.concatenate([scores, self._exact_sharing(sequence, band)])
+                scores = np.concatenate([scores, self._exact_sharing(text, band)])
             ranking = np.lexsort((entries, -scores))[:wanted]  # score desc, then pool order
             kth_best = scores[ranking[-1]] if len(ranking) == wanted else 0.0
             if lower == 0 or kth_best > lower * (1 + 1e-9):
