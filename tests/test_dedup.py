@@ -60,7 +60,7 @@ def test_float_ties_at_the_threshold_follow_the_reference() -> None:
 def test_greedy_decisions_equal_brute_force() -> None:
     rng = random.Random(3)
     vocabulary = "give list three ways to improve sleep write short poem about rain explain why sky blue".split()
-    stream = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(3, 9))) for _ in range(600)]
+    stream = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(3, 9))) for _ in range(3000)]
     index, kept_reference = RougeIndex(), []
     decisions = [index.add_if_novel(text).is_novel for text in stream]
     for text in stream:
