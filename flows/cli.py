@@ -45,6 +45,22 @@ def main(verbose: bool) -> None:
     _configure_logging(verbose)
 
 
+# Options several commands share, defined once.
+TOKENIZER_OPTION = click.option(
+    "--tokenizer",
+    type=click.Choice(["rouge", "unicode"]),
+    default="rouge",
+    show_default=True,
+    help="ROUGE-L tokenizer: rouge_score's (exact Alpaca rule; non-Latin text scores 0), or unicode (any script).",
+)
+CACHE_PATH_OPTION = click.option(
+    "--cache-path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Response cache. [default: $ALPACA_PIPELINE_CACHE or ~/.cache/alpaca-pipeline/teacher.sqlite]",
+)
+
+
 def _default_run_dir() -> Path:
     return Path("outputs") / time.strftime("run-%Y%m%d-%H%M%S")
 
@@ -135,12 +151,7 @@ def _default_run_dir() -> Path:
     default=None,
     help='JSON price table {"model": {"input": USD/1M tokens, "output": USD/1M tokens}}.',
 )
-@click.option(
-    "--cache-path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Response cache. [default: $ALPACA_PIPELINE_CACHE or ~/.cache/alpaca-pipeline/teacher.sqlite]",
-)
+@CACHE_PATH_OPTION
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
 @click.option(
     "--rouge-threshold",
@@ -149,13 +160,7 @@ def _default_run_dir() -> Path:
     show_default=True,
     help="Drop an instruction whose ROUGE-L F to any kept one exceeds this.",
 )
-@click.option(
-    "--tokenizer",
-    type=click.Choice(["rouge", "unicode"]),
-    default="rouge",
-    show_default=True,
-    help="ROUGE-L tokenizer: rouge_score's (the exact Alpaca rule), or unicode for non-English data.",
-)
+@TOKENIZER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def generate(
     num_instructions: int, seed_tasks: Path | None, output_dir: Path | None, model: str | None,
@@ -235,7 +240,7 @@ def cache() -> None:
 
 
 @cache.command("info")
-@click.option("--cache-path", type=click.Path(path_type=Path), default=None)
+@CACHE_PATH_OPTION
 def cache_info(cache_path: Path | None) -> None:
     """Show where the cache is and how many answers it holds."""
     from pipeline.cache import ResponseCache, default_cache_path
@@ -247,7 +252,7 @@ def cache_info(cache_path: Path | None) -> None:
 
 
 @cache.command("clear")
-@click.option("--cache-path", type=click.Path(path_type=Path), default=None)
+@CACHE_PATH_OPTION
 def cache_clear(cache_path: Path | None) -> None:
     """Delete every cached answer (run folders keep their own journals)."""
     from pipeline.cache import ResponseCache, default_cache_path
@@ -307,13 +312,7 @@ def simulate(host: str, port: int, seed: int, latency: float, rpm: int | None, r
     show_default=True,
     help="Drop a record whose ROUGE-L F to any earlier kept one exceeds this.",
 )
-@click.option(
-    "--tokenizer",
-    type=click.Choice(["rouge", "unicode"]),
-    default="rouge",
-    show_default=True,
-    help="rouge: rouge_score's (exact Alpaca rule; non-Latin text scores 0). unicode: any script.",
-)
+@TOKENIZER_OPTION
 @click.option(
     "--top-k",
     type=click.IntRange(min=0),
