@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pipeline.cache import ResponseCache
-from pipeline.errors import PipelineError
 from pipeline.generate import (
     STATS_EVERY_S,
     GenerateConfig,
@@ -101,20 +99,9 @@ class Generation:
             self.loop.restore(checkpoint)
         self.answers: dict[int, TeacherResponse] = {}
         self._seen: set[int] = set()
-        self._absorb(self.store.iter_responses())
+        self.loop.absorb(self.store.iter_responses(), self.answers, self._seen)
         self._parts_read = self.store.part_names()  # open() folded the earlier parts into responses.jsonl
         self._checkpointed = time.perf_counter()
-
-    def _absorb(self, records: Iterable[dict[str, Any]]) -> None:
-        for record in records:
-            index = record["request_index"]
-            if index in self._seen:
-                continue
-            self._seen.add(index)
-            fields = {name: value for name, value in record.items() if name != "request_index"}
-            self.loop.count_payment(TeacherResponse(**fields))  # every answer paid for, processed or not
-            if index >= self.loop.next_index:
-                self.answers[index] = TeacherResponse.from_dict(fields, cached=True)
 
     @property
     def stats(self) -> GenerateStats:
@@ -123,7 +110,7 @@ class Generation:
     def advance(self) -> GenerateStats:
         """Read the parts fetchers wrote since the last call, and process answers in order up to the first gap."""
         names = self.store.part_names()
-        self._absorb(self.store.read_parts(skip=self._parts_read))
+        self.loop.absorb(self.store.read_parts(skip=self._parts_read), self.answers, self._seen)
         self._parts_read = names
         stats, config = self.loop.stats, self.config
         loop = self.loop
@@ -133,10 +120,7 @@ class Generation:
                 self._checkpointed = time.perf_counter()
             index = loop.next_index
             loop.process(index, loop.prompt(index), self.answers.pop(index))  # processed answers are not kept
-            if self.loop.unproductive >= config.stall_requests:
-                raise PipelineError(
-                    f"the last {self.loop.unproductive} answers kept nothing: the teacher's output is not usable"
-                )
+            loop.check_stall()
         if stats.kept >= config.num_instructions:
             stats.stopped = "target"
         elif config.max_cost_usd is not None and (stats.cost_usd or 0.0) >= config.max_cost_usd:

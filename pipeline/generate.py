@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 NEAR_DUPLICATE = "near_duplicate"
 STATS_EVERY_S = 1.0  # how often stats.json is rewritten during a run
+_PROCESSING_COUNTS = ("answers", "candidates", "kept", "prompt_tokens", "completion_tokens")  # in checkpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +138,7 @@ class _Loop:
         """Continue from a checkpoint: counts as they were, and the pool rebuilt from the kept examples."""
         saved = checkpoint["stats"]
         stats = self.stats
-        for name in ("answers", "candidates", "kept", "prompt_tokens", "completion_tokens"):
+        for name in _PROCESSING_COUNTS:
             setattr(stats, name, saved[name])
         stats.rejected = Counter(saved["rejected"])
         stats.teacher_models = Counter(saved["teacher_models"])
@@ -151,8 +152,7 @@ class _Loop:
         if self.cut_short:
             return
         stats = self.stats
-        saved = {name: getattr(stats, name) for name in ("answers", "candidates", "kept", "prompt_tokens",
-                                                         "completion_tokens")}  # fmt: skip
+        saved = {name: getattr(stats, name) for name in _PROCESSING_COUNTS}
         saved |= {"rejected": dict(stats.rejected), "teacher_models": dict(stats.teacher_models)}
         self.store.write_checkpoint({"next_index": self.next_index, "unproductive": self.unproductive, "stats": saved})
 
@@ -161,6 +161,30 @@ class _Loop:
         return prompt_for_request(
             self.seeds, config.run_seed, request_index, config.num_demonstrations, config.tasks_per_request
         )
+
+    def absorb(
+        self, records: Iterable[dict[str, Any]], answers: dict[int, TeacherResponse], seen: set[int]
+    ) -> int:
+        """Take journaled answers: charge each once, and keep in `answers` those not processed yet."""
+        count = 0
+        for record in records:
+            index = record["request_index"]
+            if index in seen:
+                continue
+            seen.add(index)
+            count += 1
+            fields = {name: value for name, value in record.items() if name != "request_index"}
+            self.count_payment(TeacherResponse(**fields))  # as first received: paid unless it came from the cache
+            if index >= self.next_index:
+                answers[index] = TeacherResponse.from_dict(fields, cached=True)
+        return count
+
+    def check_stall(self) -> None:
+        if self.unproductive >= self.config.stall_requests:
+            raise PipelineError(
+                f"the last {self.unproductive} answers kept nothing: the teacher's output is not usable "
+                f"(see the reasons in {self.store.root / REJECTED})"
+            )
 
     def count_payment(self, response: TeacherResponse) -> None:
         """Charge an answer that came from the network (in this session or an earlier one)."""
@@ -260,11 +284,7 @@ async def _run(loop: _Loop, teacher: Teacher, journaled: dict[int, TeacherRespon
             stats.processing_s += time.perf_counter() - processing_started
             bar.update(stats.kept - bar.n)
             bar.set_postfix(_postfix(stats, teacher), refresh=False)
-            if loop.unproductive >= config.stall_requests:
-                raise PipelineError(
-                    f"the last {loop.unproductive} answers kept nothing: the teacher's output is not usable "
-                    f"(see the reasons in {store.root / REJECTED})"
-                )
+            loop.check_stall()
         else:
             stats.stopped = "max_requests" if stats.kept < config.num_instructions else "target"
         failed = False
@@ -315,15 +335,8 @@ def generate(
     loop = _Loop(config, teacher_config, seeds, store, prices or {})
     if checkpoint is not None:
         loop.restore(checkpoint)
-    journaled = {}
-    total = 0
-    for record in store.iter_responses():
-        total += 1
-        fields = {name: value for name, value in record.items() if name != "request_index"}
-        loop.count_payment(TeacherResponse(**fields))  # as first received: paid unless it came from the cache
-        if record["request_index"] >= loop.next_index:  # earlier ones are processed already
-            journaled[record["request_index"]] = TeacherResponse.from_dict(fields, cached=True)
-    if total:
+    journaled: dict[int, TeacherResponse] = {}
+    if loop.absorb(store.iter_responses(), journaled, set()):
         log.info("continuing %s from request %d: %d journaled answers to replay", store.root, loop.next_index,
                  len(journaled))  # fmt: skip
 

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +108,7 @@ class RunStore:
         _cut_torn_tail(self.root / RESPONSES)
         self._responses = open(self.root / RESPONSES, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         for path in sorted((self.root / PARTS).glob("part-*.jsonl")):
-            for record in read_jsonl(path, recover_tail=True):
-                self._responses.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self._responses.flush()
-            os.fsync(self._responses.fileno())
+            _append_durably(self._responses, read_jsonl(path, recover_tail=True))
             path.unlink()  # now in responses.jsonl
         checkpoint = self._usable_checkpoint() if previous is not None else None
         for name in (KEPT, REJECTED):  # derived: cut back to the checkpoint, the rest is rebuilt by replay
@@ -168,9 +165,7 @@ class RunStore:
 
     def journal_response(self, record: dict[str, Any]) -> None:
         """Append one teacher answer durably: paid work is never lost."""
-        self._responses.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._responses.flush()
-        os.fsync(self._responses.fileno())
+        _append_durably(self._responses, [record])
 
     def append(self, name: str, record: dict[str, Any]) -> None:
         self._derived[name].write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -190,6 +185,14 @@ class RunStore:
                 handle.close()
         self._responses = None
         self._derived.clear()
+
+
+def _append_durably(handle: Any, records: Iterable[dict[str, Any]]) -> None:
+    """Append JSON lines, each with its newline in one write, and fsync before returning."""
+    for record in records:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -222,9 +225,7 @@ class PartWriter:
         self._handle = open(folder / f"part-{name}.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def journal_response(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        _append_durably(self._handle, [record])
 
     def close(self) -> None:
         self._handle.close()
