@@ -116,3 +116,14 @@ def test_api_key_reaches_no_file_cache_or_log(server, tmp_path: Path, caplog: py
     for path in files:
         assert secret.encode() not in path.read_bytes(), path
     assert secret not in caplog.text and "retry 1/" in caplog.text  # retries are logged, the key is not
+
+
+def test_a_teacher_that_only_writes_garbage_stops_the_run(server, tmp_path: Path) -> None:
+    from pipeline.errors import PipelineError
+
+    server.inject("garbage", count=5)  # one request at a time, so exactly the five answers that stall it
+    config = GenerateConfig(num_instructions=30, max_concurrency=1, stall_requests=5)
+    with pytest.raises(PipelineError, match=r"the last 5 answers kept nothing.*rejected\.jsonl"):
+        generate(config, teacher(server), "k", default_seed_path(), SEEDS, tmp_path / "run", progress=False)
+    reasons = {record["reason"] for record in read_jsonl(tmp_path / "run" / "rejected.jsonl")}
+    assert reasons == {"unparseable"}
