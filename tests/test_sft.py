@@ -87,16 +87,6 @@ def run_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_import_does_not_load_the_training_stack() -> None:
-    code = (
-        "import json, sys\nimport pipeline.sft, pipeline.sft_data, pipeline.sft_config, pipeline.sft_eval\n"
-        "import pipeline.sft_model\nheavy = ('torch', 'transformers', 'trl', 'peft', 'datasets')\n"
-        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(result.stdout) == []
-
-
 def test_template_is_the_published_alpaca_template() -> None:
     assert PROMPT_INPUT == PUBLISHED["prompt_input"]
     assert PROMPT_NO_INPUT == PUBLISHED["prompt_no_input"]
