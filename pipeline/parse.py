@@ -12,7 +12,7 @@ _INSTRUCTION_HEADER = re.compile(
     r"^[ \t]*(?:#+[ \t]*)?(?:\d+[ \t]*[.):][ \t]*)?\**Instruction\**[ \t]*:\**", re.I | re.M
 )
 _FIELD_HEADER = re.compile(r"^[ \t]*(?:\d+[ \t]*[.):][ \t]*)?\**(Input|Output)\**[ \t]*:\**", re.I | re.M)
-_SEPARATOR = re.compile(r"(?:\s*#{3,}\s*)+$")
+_SEPARATOR = re.compile(r"(?:\s*#{3,}\s*)+$")  # what strip_separators removes, as a pattern (tests)
 # Ways models say "no input": <noinput>, <no input>, No input, N/A, None, (none), "no input required", ...
 _NO_INPUT = {"noinput", "na", "none", "noinputrequired", "noinputneeded", "nil", "empty", ""}
 
@@ -52,7 +52,7 @@ def parse_answer(text: str, finish_reason: str | None, first_index: int) -> list
 
 
 def _parse_block(block: str) -> ParsedItem:
-    raw = _SEPARATOR.sub("", block.strip())
+    raw = strip_separators(block.strip())
     body = raw[_INSTRUCTION_HEADER.match(raw).end() :]
     markers = {}
     for match in _FIELD_HEADER.finditer(body):
@@ -64,10 +64,26 @@ def _parse_block(block: str) -> ParsedItem:
     instruction_end = input_marker.start() if input_marker else output_marker.start()
     instruction = " ".join(body[:instruction_end].split())
     task_input = body[input_marker.end() : output_marker.start()].strip() if input_marker else ""
-    output = _SEPARATOR.sub("", body[output_marker.end() :]).strip()
+    output = strip_separators(body[output_marker.end() :]).strip()
     if not instruction:
         return ParsedItem(raw=raw, reason=UNPARSEABLE)
     return ParsedItem(raw=raw, example=Example(instruction, normalize_input(task_input), output))
+
+
+def strip_separators(text: str) -> str:
+    """Drop trailing "###" separators (runs of 3+ '#') and the whitespace around them, as `_SEPARATOR.sub`
+    would, in linear time: the pattern rescans the text from every position, ~9 us a block.
+
+    >>> strip_separators("Add 2 and 3.\\n###\\n ####  "), strip_separators("C# ##  ")
+    ('Add 2 and 3.', 'C# ##  ')
+    """
+    rest, removed = text, False
+    while True:
+        trimmed = rest.rstrip()
+        hashes = len(trimmed) - len(trimmed.rstrip("#"))
+        if hashes < 3:
+            return trimmed if removed else text
+        rest, removed = trimmed[:-hashes], True
 
 
 def normalize_input(text: str) -> str:

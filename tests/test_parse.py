@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.parse import TRUNCATED, UNPARSEABLE, normalize_input, parse_answer
+from pipeline.parse import _SEPARATOR, TRUNCATED, UNPARSEABLE, normalize_input, parse_answer, strip_separators
 from pipeline.records import Example
 
 COMPLETION = """ Name three rivers that flow through Germany.
@@ -126,3 +128,9 @@ def test_no_input_markers_become_empty(marker: str) -> None:
 @pytest.mark.parametrize("text", ["None of the above", "x = 3", "No", "NaN values"])
 def test_real_inputs_are_kept(text: str) -> None:
     assert normalize_input(text) == text
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(st.sampled_from("###  \n\t\u3000\x85\u2028ab"), max_size=24))
+def test_strip_separators_equals_the_separator_pattern(text: str) -> None:
+    assert strip_separators(text) == _SEPARATOR.sub("", text)
