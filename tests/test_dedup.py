@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
+from rouge_score.tokenize import tokenize
 
 from pipeline.dedup import RougeIndex, rouge_tokens
 
@@ -71,6 +72,37 @@ def test_greedy_decisions_equal_brute_force() -> None:
     assert 0 < sum(decisions) < len(stream)
 
 
+def test_large_pool_top_k_equals_brute_force() -> None:
+    # A pool big enough for flagged keys and short entries found by length; queries of every kind.
+    rng = random.Random(11)
+    common = "the a of to and in write give list explain describe".split()
+    rare = [f"w{i}" for i in range(300)]
+
+    def text() -> str:
+        words = [rng.choice(common if rng.random() < 0.6 else rare) for _ in range(rng.choice([2, 3, 5, 8, 13, 21]))]
+        return " ".join(words)
+
+    pool = [text() for _ in range(1500)]
+    index = RougeIndex()
+    index.extend(pool)
+    pool_tokens = [rouge_tokens(kept) for kept in pool]
+    for _ in range(60):
+        new = text()
+        tokens = rouge_tokens(new)
+        brute = [(rouge_scorer._score_lcs(tokens, kept).fmeasure, at) for at, kept in enumerate(pool_tokens)]
+        ranked = sorted(brute, key=lambda item: (-item[0], item[1]))
+        novelty = index.check(new, top_k=10)
+        assert list(novelty.most_similar) == [(pool[position], score) for score, position in ranked[:10] if score > 0]
+        assert novelty.max_score == ranked[0][0]
+    assert index._flags  # the test went through flagged keys
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from("aZ09 _-.\n\tÉéßİı\u3000\u0130ǅﬁ北x"), max_size=40))
+def test_rouge_tokens_equal_rouge_score_tokenize(text: str) -> None:
+    assert rouge_tokens(text) == tokenize(text, None)
+
+
 def test_most_similar_is_sorted_and_exact() -> None:
     index = RougeIndex()
     for text in ["write a poem about rain", "write a story about rain", "explain photosynthesis", "list ten birds"]:
@@ -88,14 +120,17 @@ def test_empty_pool_and_non_latin_text_score_zero() -> None:
     assert index.check("列出三种水果").max_score == 0.0  # the reference tokenizer drops non-Latin text
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     st.lists(TEXTS, min_size=1, max_size=60), TEXTS, st.integers(min_value=1, max_value=12),
-    st.sampled_from([0.1, 0.5, 0.7, 0.95]),
+    st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.7, 0.95, 1.0]), st.sampled_from([1, 2, 7, 10**9]),
 )  # fmt: skip
-def test_pruned_top_k_equals_brute_force(pool: list[str], new: str, top_k: int, band_start: float) -> None:
+def test_pruned_top_k_equals_brute_force(
+    pool: list[str], new: str, top_k: int, floor_hint: float, reflag_at: int
+) -> None:
     index = RougeIndex()
-    index._band_start = band_start  # where the banded search starts only changes speed, never the answer
+    # Where the search floor starts and which keys are flagged only change speed, never the answer.
+    index._floor_hint, index._next_reflag = floor_hint, reflag_at
     index.extend(pool)
     brute = [(reference(new, text), position) for position, text in enumerate(pool)]
     expected = [(pool[position], score) for score, position in sorted(brute, key=lambda x: (-x[0], x[1])) if score > 0]
