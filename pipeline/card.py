@@ -108,8 +108,10 @@ def write_card(path: Path, run: FinishedRun, splits: DatasetDict, report: Report
         ),
         "prompt_version": manifest.get("prompt_version", "?"),
         "top_k": generate.get("top_k_similar", "?"),
-        "validation_rule": (f"{validation_size:.1%} of the examples (rounded up), drawn with `random.Random({seed})`"
-                            if "validation" in counts else "nothing: the dataset was built with --validation-size 0"),
+        "validation_rule": (f"about {validation_size:.1%} of the examples: those whose seeded hash (seed {seed}) of "
+                            "instruction and input falls below that share, so a longer run keeps each example on "
+                            "its side" if "validation" in counts
+                            else "nothing: the dataset was built with --validation-size 0"),
         "parquet_files": json.dumps({name: f"data/{name}.parquet" for name in counts}),
         "jsonl_files": json.dumps({name: f"data/{name}.jsonl" for name in counts}),
         "num_demonstrations": generate.get("num_demonstrations", "?"),
@@ -127,8 +129,9 @@ def write_card(path: Path, run: FinishedRun, splits: DatasetDict, report: Report
         "blocklist": ", ".join(f'"{word}"' for word in filters.get("blocklist", [])) or "none",
         "rouge_threshold": generate.get("rouge_threshold", "?"),
         "tokenizer": generate.get("tokenizer", "?"),
-        "split_rule": (f"`--validation-size {validation_size:g} --seed {seed}`: `random.Random({seed}).sample` picks "
-                       "the validation rows; both splits keep the run's order." if "validation" in counts
+        "split_rule": (f"`--validation-size {validation_size:g} --seed {seed}`: an example is held out when "
+                       f"blake2b(seed, instruction, input) / 2^64 < {validation_size:g}, so extending the run never "
+                       "moves an example between splits; both splits keep the run's order." if "validation" in counts
                        else "train only (`--validation-size 0`)."),
         "summary_table": markdown_table(["", ""], run_summary(run, counts)),
         "rejects_table": rejects_table(stats),
