@@ -155,10 +155,14 @@ def build_dataset_task(params: DatasetParams) -> dict[str, Any]:
 @flow(name="build-dataset")
 def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
     """Build the dataset of a run folder and publish it as the `alpaca-dataset` artifact."""
+    from pipeline.report import inline_figures
+
     summary = build_dataset_task(params)
     stats = json.loads((Path(params.run_dir) / "stats.json").read_text(encoding="utf-8"))
     report = Path(summary["report"])
-    report_text = report.read_text(encoding="utf-8") if report.is_file() else f"Report: `{report}`"
+    report_text = f"Report: `{report}`"
+    if report.is_file():  # the UI cannot open files beside the report, so the figures travel inside the artifact
+        report_text = inline_figures(report.read_text(encoding="utf-8"), report.parent)
     create_markdown_artifact(report_text, key="alpaca-dataset-report", description="Data report of the latest dataset")
     rows = {f"{split}_rows": count for split, count in summary["splits"].items()}
     record = {

@@ -6,6 +6,9 @@ markdown next to them. The dataset card (pipeline/card.py) reuses the summary, t
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +21,8 @@ from pipeline.run_reader import FinishedRun
 from pipeline.verbs import verb_object
 
 REPORT_MD = "report.md"
+INLINE_WIDTH = 720  # pixels of a figure embedded in a Prefect markdown artifact
+_FIGURE_LINK = re.compile(r"!\[([^\]]*)\]\(([\w.-]+\.png)\)")  # a figure beside the report
 FIELDS = ("instruction", "input", "output")
 TOP_VERBS = 20  # the self-instruct paper's figure shows the top 20 verbs...
 TOP_OBJECTS = 4  # ...and their top 4 direct nouns
@@ -205,3 +210,26 @@ def write_report(run: FinishedRun, rows: Sequence[Mapping[str, Any]], splits: Ma
     ]  # fmt: skip
     (directory / REPORT_MD).write_text("\n\n".join(sections) + "\n", encoding="utf-8")
     return Report(directory, FIGURES, lengths, verbs, with_verb, {name: flag_counts[name] for name in flags})
+
+
+def inline_figures(markdown: str, directory: Path, width: int = INLINE_WIDTH) -> str:
+    """The report with each figure it links embedded as a small PNG data URI.
+
+    For viewers that cannot open files beside the report: the Prefect UI renders a markdown artifact's
+    `data:image/png;base64,` images. Each figure is scaled to `width` pixels and quantized to 256 colours,
+    ~20-60 KB where the full-size files take ~50-300 KB.
+    """
+    from PIL import Image
+
+    def embed(match: re.Match[str]) -> str:
+        path = directory / match.group(2)
+        if not path.is_file():
+            return match.group(0)
+        with Image.open(path) as image:
+            small = image.convert("RGB")
+        small.thumbnail((width, 10 * width), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        small.quantize(colors=256).save(buffer, format="PNG", optimize=True)
+        return f"![{match.group(1)}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode('ascii')})"
+
+    return _FIGURE_LINK.sub(embed, markdown)

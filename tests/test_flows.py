@@ -55,7 +55,8 @@ def test_end_to_end_flow_publishes_the_dataset(prefect_server, teacher_server, t
     stats = json.loads(Artifact.get("alpaca-generation-stats").data)
     assert {"measure": "kept", "value": 60} in stats
     assert any(row["measure"].startswith("rejected: ") for row in stats)
-    assert "![" in Artifact.get("alpaca-dataset-report").data  # the report summary with its figures
+    report = Artifact.get("alpaca-dataset-report").data  # the report summary with its figures, embedded
+    assert report.count("](data:image/png;base64,") == 5 and ".png)" not in report
     progress = Artifact.get("alpaca-generation-progress")
     assert float(progress.data) == 100.0 and "60 / 60 kept" in progress.description
 

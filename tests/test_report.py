@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import struct
 from pathlib import Path
 
@@ -11,7 +13,15 @@ import pytest
 from pipeline import figures
 from pipeline.dataset import build_dataset
 from pipeline.generate import GenerateConfig, generate
-from pipeline.report import FIGURES, REPORT_MD, length_stats, request_progress, top_verbs
+from pipeline.report import (
+    FIGURES,
+    INLINE_WIDTH,
+    REPORT_MD,
+    inline_figures,
+    length_stats,
+    request_progress,
+    top_verbs,
+)
 from pipeline.seeds import load_seed_tasks
 from pipeline.teacher import TeacherConfig
 from pipeline.verbs import verb_object
@@ -46,6 +56,20 @@ def test_a_small_run_gets_every_figure_and_table(report_dir: Path) -> None:
     sections = ("## Lengths (words)", "## Novelty", "## Leading verbs and their objects", "## Keep rate over the run",
                 "## Rejected candidates", "## Quality flags", "| Kept | 30 (")  # fmt: skip
     assert all(section in markdown for section in sections)
+
+
+def test_inlined_figures_are_small_pngs_of_the_same_pictures(report_dir: Path) -> None:
+    markdown = (report_dir / REPORT_MD).read_text(encoding="utf-8")
+    inlined = inline_figures(markdown, report_dir)
+    embedded = re.findall(r"!\[([^\]]*)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", inlined)
+    assert [alt for alt, _ in embedded] == re.findall(r"!\[([^\]]*)\]\(\w+\.png\)", markdown)  # all five, in order
+    for (name, _), (_, data) in zip(FIGURES, embedded, strict=True):
+        small = base64.b64decode(data)
+        width, height = struct.unpack(">II", small[16:24])
+        full_width, full_height = png_size(report_dir / name)
+        assert small[:8] == PNG_MAGIC and width == INLINE_WIDTH and len(small) < 100_000
+        assert abs(height / width - full_height / full_width) < 0.01  # scaled, not cropped
+    assert inline_figures("![x](missing.png)", report_dir) == "![x](missing.png)"  # nothing to embed: left as is
 
 
 def test_figures_are_byte_identical_whatever_the_users_style(tmp_path: Path) -> None:
