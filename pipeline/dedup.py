@@ -253,13 +253,13 @@ class RougeIndex:
         cache_key = (length, flagged, floor, self._max_length)
         required = self._required_cache.get(cache_key)
         if required is None:
-            if len(self._required_cache) > 4096:
+            if len(self._required_cache) >= 2048:  # ~1,200 at a 52K run; bounded for pools of long texts
                 self._required_cache.clear()
             lengths = np.arange(self._max_length + 1)
             # count + flagged >= floor*(len_a+len_b)/2; the 1e-9 only keeps more entries than needed
             need = np.ceil(floor * (lengths + length) / 2 - flagged - 1e-9)
             need[2 * lengths < floor * (lengths + length)] = length + 1  # too short to reach the floor at all
-            need = np.maximum(need, 1).astype(np.int64)
+            need = np.maximum(need, 1).astype(np.int32)
             short = np.flatnonzero(need == 1).tolist()
             required = self._required_cache[cache_key] = (np.append(need, need.min()), short)
         return required
