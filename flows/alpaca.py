@@ -195,7 +195,8 @@ def train_task(dataset: str, output_dir: str, params: FinetuneParams) -> dict[st
         "base_model": params.base_model, "method": params.method, "max_steps": params.max_steps,
         "learning_rate": params.learning_rate, "batch_size": params.batch_size, "grad_accum": params.grad_accum,
         "max_length": params.max_length,
-        "eval_samples": params.eval_samples,
+        "eval_samples": params.eval_samples, "save_steps": params.save_steps,
+        "save_total_limit": params.save_total_limit,
     }  # fmt: skip
     config = load_train_config(params.config_file, overrides)
     result = train(dataset, output_dir, config, overwrite=params.overwrite)

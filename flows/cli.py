@@ -359,12 +359,17 @@ def dedup(
 @click.option("--max-new-tokens", type=int, default=None, help="Per sample. [default: 64]")
 @click.option("--seed", type=int, default=None, help="[default: 42]")
 @click.option("--threads", type=int, default=None, help="torch CPU threads. [default: 1]")
-@click.option("--overwrite", is_flag=True, help="Replace a model this command wrote earlier into --output-dir.")
+@click.option("--save-steps", type=int, default=None,
+              help="Optimizer steps between checkpoints to resume from; 0: none. [default: 200]")  # fmt: skip
+@click.option("--save-total-limit", type=int, default=None, help="Checkpoints kept, the newest. [default: 1]")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a model or an unfinished run this command wrote earlier into --output-dir.")  # fmt: skip
 def train(dataset: Path, output_dir: Path, config_path: Path | None, overwrite: bool, **overrides: object) -> None:
     """Fine-tune a LLaMA-family model on DATASET the Alpaca way, and compare it with the base model.
 
     DATASET is a run folder, its dataset/ folder, a `save_to_disk` folder, or an Alpaca .json/.jsonl file.
-    The model, its card (README.md) and eval.json/eval.md go to --output-dir. See docs/training.md.
+    The model, its card (README.md) and eval.json/eval.md go to --output-dir. After a crash or Ctrl-C, the same
+    command resumes from the newest checkpoint. See docs/training.md.
     """
     from pipeline.sft import load_train_config
     from pipeline.sft import train as run_train

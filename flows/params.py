@@ -72,10 +72,17 @@ class FinetuneParams(BaseModel):
     grad_accum: int | None = Field(1, ge=1, description="Batches per step; empty: Alpaca's effective batch of 128.")
     max_length: int = Field(512, ge=16)
     eval_samples: int = Field(3, ge=0, description="Held-out instructions answered before and after training.")
+    save_steps: int | None = Field(
+        None, ge=0, description="Optimizer steps between checkpoints, which a re-run resumes from; 0: none; "
+        "empty: the config file's, else 200."
+    )  # fmt: skip
+    save_total_limit: int | None = Field(None, ge=1, description="Checkpoints kept; empty: the config file's, else 1.")
     config_file: str | None = Field(
         None, description="A training config file (configs/*.yaml); fields above override it."
     )
-    overwrite: bool = Field(False, description="Replace a model this stage wrote before in output_dir.")
+    overwrite: bool = Field(
+        False, description="Replace a model, or an unfinished run, this stage wrote before in output_dir."
+    )
 
 
 class PipelineParams(BaseModel):

@@ -2,6 +2,8 @@
 
 torch, transformers, trl and peft are imported inside functions only, so importing this module stays cheap.
 Under `accelerate launch` every process runs `train`; only the main one writes the report, card and merge.
+A run saves Trainer checkpoints every `save_steps` steps; running the same request again on an unfinished folder
+resumes from the newest complete one, and they are deleted once the run has finished.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ log = logging.getLogger(__name__)
 
 REQUEST = "train_request.json"  # what this folder is being trained from; marks the folder as ours
 MERGED = "merged"
+CHECKPOINTS = "checkpoints"  # Trainer's output_dir: checkpoint-N folders, apart from the final model's files
+BASELINE = "baseline.json"  # the base model's validation loss and answers, measured once for a resumed run to reuse
+TRAINER_STATE = "trainer_state.json"  # the last file Trainer._save_checkpoint writes: marks a checkpoint complete
+# Weights and optimizer files that a complete checkpoint also holds (full or adapter; plain or FSDP full state dict)
+CHECKPOINT_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
+CHECKPOINT_OPTIMIZER = ("optimizer.pt", "optimizer.bin")
+NOT_IN_REQUEST = ("threads", "save_steps", "save_total_limit")  # settings that change neither model nor report
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,24 +77,36 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
     request = {
         "dataset": str(data.source),
         "dataset_sha256": data.fingerprint(),
-        "config": {k: v for k, v in config.to_dict().items() if k != "threads"},
+        "config": {k: v for k, v in config.to_dict().items() if k not in NOT_IN_REQUEST},
     }
     request = json.loads(json.dumps(request))  # tuples -> lists, as they will read back from disk
     if _claim_output_dir(output_dir, request, overwrite):
+        if _is_main_process():
+            _remove_checkpoints(output_dir)  # left by a run stopped between finishing and deleting them
         report = json.loads((output_dir / EVAL_JSON).read_text(encoding="utf-8"))
         return _result(output_dir, report, reused=True)
 
     single_process = int(os.environ.get("WORLD_SIZE", "1")) == 1
+    checkpoint = _last_checkpoint(output_dir / CHECKPOINTS)
     trainer, base_path = build_trainer(data, output_dir, config)
     tokenizer = trainer.processing_class
     samples = list(data.validation[: config.eval_samples]) if single_process else []
     if not single_process and config.eval_samples:
         log.warning("Generation samples are skipped under a multi-process launch; validation loss is still measured")
 
-    base_loss = trainer.evaluate()["eval_loss"]
-    before = generate_samples(trainer.model, tokenizer, samples, config.max_new_tokens)
+    baseline = _baseline(trainer, output_dir, samples, config.max_new_tokens)
+    resumed_from = None
     started = time.perf_counter()
-    trainer.train()
+    if checkpoint is None:
+        trainer.train()
+    else:
+        folder, state = checkpoint
+        resumed_from = state["global_step"]
+        log.info("resuming from step %d of %d (%s)", resumed_from, state["max_steps"], folder)
+        if resumed_from < state["max_steps"]:
+            trainer.train(resume_from_checkpoint=str(folder))
+        else:  # stopped after its last step: resuming would train one step too many (transformers 5.24, mid-epoch)
+            _load_final_checkpoint(trainer, folder)
     seconds = time.perf_counter() - started
     fine_tuned_loss = trainer.evaluate()["eval_loss"]
     after = generate_samples(trainer.model, tokenizer, samples, config.max_new_tokens)
@@ -96,6 +117,7 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
         merge_adapter(base_path, output_dir, merged_dir, config.dtype, tokenizer)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     steps = trainer.state.global_step
+    steps_here = steps - (resumed_from or 0)  # what this process trained, in `seconds`
     report = {
         "dataset": str(data.source),
         "dataset_card": str(data.card) if data.card else None,
@@ -107,14 +129,15 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
             "records": len(data.train),
             "steps": steps,
             "seconds": round(seconds, 3),
-            "seconds_per_step": round(seconds / steps, 4) if steps else None,
+            "seconds_per_step": round(seconds / steps_here, 4) if steps_here else None,
             "final_loss": losses[-1] if losses else None,
-            "losses": losses,
+            "losses": losses,  # a resumed run's include those logged before its checkpoint
+            "resumed_from_step": resumed_from,
         },
         "validation": {
             "records": len(data.validation),
             "carved": data.validation_carved,
-            "base_loss": _finite(base_loss),
+            "base_loss": baseline["base_loss"],
             "fine_tuned_loss": _finite(fine_tuned_loss),
         },
         "samples": [
@@ -125,7 +148,7 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
                 "before": first,
                 "after": second,
             }
-            for record, first, second in zip(samples, before, after, strict=True)
+            for record, first, second in zip(samples, baseline["before"], after, strict=True)
         ],
         "outputs": {"model": str(output_dir), "merged": str(merged_dir) if merged_dir else None},
         "versions": _versions(),
@@ -133,7 +156,8 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
     if _is_main_process():
         write_eval(output_dir, report)
         write_model_card(output_dir, report)
-        write_json_atomic(output_dir / REQUEST, {**request, "complete": True})  # last: marks the folder finished
+        write_json_atomic(output_dir / REQUEST, {**request, "complete": True})  # marks the folder finished
+        _remove_checkpoints(output_dir)  # only now: a crash before the marker resumes from them
     return _result(output_dir, report, reused=False)
 
 
@@ -174,7 +198,7 @@ def build_trainer(data: SftData, output_dir: Path, config: TrainConfig) -> tuple
     # SFTConfig's own defaults differ from TrainingArguments' (bf16 and gradient checkpointing on, logging every
     # 10 steps), so every setting that matters is spelled out here.
     args = SFTConfig(
-        output_dir=str(output_dir),
+        output_dir=str(output_dir / CHECKPOINTS),  # where Trainer writes checkpoints; the model is saved apart
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
         learning_rate=config.resolved_learning_rate,
@@ -195,7 +219,9 @@ def build_trainer(data: SftData, output_dir: Path, config: TrainConfig) -> tuple
         seed=config.seed,
         logging_steps=1,  # Alpaca logged every step; tiny runs need it to see any loss at all
         eval_strategy="no",
-        save_strategy="no",  # the model is saved once, at the end
+        save_strategy="steps" if config.save_steps else "no",
+        save_steps=config.save_steps or 500,  # 500: TrainingArguments' default, unused when save_strategy is "no"
+        save_total_limit=config.save_total_limit,  # Trainer deletes older ones once a newer one is complete
         report_to="none",
     )
     trainer = SFTTrainer(
@@ -219,8 +245,8 @@ def _pairs(records: tuple[dict[str, str], ...]) -> Any:
 def _claim_output_dir(output_dir: Path, request: dict[str, Any], overwrite: bool) -> bool:
     """Make `output_dir` ours for this request; True when it already holds this exact, finished run.
 
-    A folder this command wrote is replaced when its run never finished, or with `overwrite`; a folder it did not
-    write is never deleted.
+    An unfinished run of the same request is kept, to resume from its checkpoints. A folder this command wrote for
+    another request is replaced only with `overwrite`; a folder it did not write is never deleted.
     """
     if not output_dir.exists() or not any(output_dir.iterdir()):
         _write_request(output_dir, request)
@@ -232,19 +258,95 @@ def _claim_output_dir(output_dir: Path, request: dict[str, Any], overwrite: bool
             "choose a new --output-dir (nothing there is deleted)"
         )
     previous = json.loads(marker.read_text(encoding="utf-8"))
-    if previous.get("complete") and not overwrite:
-        if {k: v for k, v in previous.items() if k != "complete"} == request:
-            log.info("%s already holds this model; nothing to train", output_dir)
-            return True
+    complete = previous.pop("complete", False)
+    if not overwrite:
+        if previous == request:
+            if complete:
+                log.info("%s already holds this model; nothing to train", output_dir)
+            return complete
         base = previous.get("config", {}).get("base_model")
+        what = "another model" if complete else "an unfinished run of another model"
         raise RunDirError(
-            f"{output_dir} holds another model ({base} on {previous.get('dataset')}); "
+            f"{output_dir} holds {what} ({base} on {previous.get('dataset')}; differs in: "
+            f"{', '.join(_differences(previous, request))}); "
             "choose a new --output-dir or pass --overwrite to replace it"
         )
     if _is_main_process():
         shutil.rmtree(output_dir)
         _write_request(output_dir, request)
     return False
+
+
+def _differences(previous: dict[str, Any], request: dict[str, Any]) -> list[str]:
+    """The dataset fields and setting names in which two requests differ, e.g. ["learning_rate"]."""
+    names = [name for name in ("dataset", "dataset_sha256") if previous.get(name) != request[name]]
+    old, new = previous.get("config", {}), request["config"]
+    return names + sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+
+
+def _last_checkpoint(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest complete checkpoint-N in `folder` and its trainer state; None when there is none.
+
+    Trainer writes a checkpoint in place (weights, optimizer, scheduler, RNG, then trainer_state.json last), so a
+    process killed mid-save leaves a folder without a readable trainer_state.json. Such folders are deleted: Trainer's
+    rotation, which always keeps the newest folder, must never keep a broken one in place of a complete checkpoint.
+    """
+    found = []
+    for path in [path for path in folder.glob("checkpoint-*") if path.is_dir()]:
+        state = _checkpoint_state(path)
+        if state is None:
+            log.warning("%s was cut short while being saved: deleting it", path)
+            if _is_main_process():
+                shutil.rmtree(path)
+        else:
+            found.append((state["global_step"], path, state))
+    if not found:
+        return None
+    _, path, state = max(found, key=lambda item: item[0])
+    return path, state
+
+
+def _checkpoint_state(path: Path) -> dict[str, Any] | None:
+    """A checkpoint's trainer state, or None when the checkpoint is incomplete."""
+    try:
+        state = json.loads((path / TRAINER_STATE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):  # missing, or cut short while being written
+        return None
+    complete = (
+        path.name == f"checkpoint-{state.get('global_step')}"
+        and any((path / name).is_file() for name in CHECKPOINT_WEIGHTS)
+        and any((path / name).is_file() for name in CHECKPOINT_OPTIMIZER)
+    )
+    return state if complete else None
+
+
+def _load_final_checkpoint(trainer: Any, folder: Path) -> None:
+    """Put a checkpoint taken at the last step into `trainer` as if it had just trained: weights and state."""
+    from transformers import TrainerState
+
+    trainer._load_from_checkpoint(str(folder))  # what train(resume_from_checkpoint=...) calls first to load weights
+    trainer.state = TrainerState.load_from_json(str(folder / TRAINER_STATE))
+
+
+def _remove_checkpoints(output_dir: Path) -> None:
+    if (output_dir / CHECKPOINTS).exists():
+        shutil.rmtree(output_dir / CHECKPOINTS)
+
+
+def _baseline(trainer: Any, output_dir: Path, samples: list[dict[str, str]], max_new_tokens: int) -> dict[str, Any]:
+    """The base model's validation loss and answers to `samples`: measured once, then read back when resuming."""
+    path = output_dir / BASELINE
+    if path.is_file():
+        baseline = json.loads(path.read_text(encoding="utf-8"))
+        if len(baseline["before"]) == len(samples):  # unless measured by a launch with another process count
+            return baseline
+    baseline = {
+        "base_loss": _finite(trainer.evaluate()["eval_loss"]),
+        "before": generate_samples(trainer.model, trainer.processing_class, samples, max_new_tokens),
+    }
+    if _is_main_process():
+        write_json_atomic(path, baseline)
+    return baseline
 
 
 def _write_request(output_dir: Path, request: dict[str, Any]) -> None:
@@ -260,7 +362,7 @@ def _is_main_process() -> bool:
 def _hyperparameters(config: TrainConfig, args: Any) -> dict[str, Any]:
     """The settings that shaped the model, as resolved (learning rate, accumulation, precision)."""
     devices = int(os.environ.get("WORLD_SIZE", "1"))
-    skip = ("base_model", "threads", "eval_samples", "max_new_tokens")  # these do not shape the model
+    skip = ("base_model", "eval_samples", "max_new_tokens", *NOT_IN_REQUEST)  # these do not shape the model
     hyper = {name: value for name, value in config.to_dict().items() if name not in skip}
     hyper.update(
         learning_rate=args.learning_rate,

@@ -43,6 +43,8 @@ class TrainConfig:
     merge: bool = False  # also save the adapter folded into the base, as a standalone model in merged/
     eval_samples: int = 5  # held-out instructions (first validation records) answered before and after training
     max_new_tokens: int = 64  # per sample; greedy
+    save_steps: int = 200  # optimizer steps between checkpoints (OUTPUT/checkpoints/) to resume from; 0: none
+    save_total_limit: int = 1  # checkpoints kept, the newest; a 7B full fine-tune's is ~81 GB (fp32 weights + Adam)
     threads: int | None = None  # torch CPU threads; None: 1 (2 threads can be 10× slower on a busy 2-core box)
 
     def __post_init__(self) -> None:
@@ -64,6 +66,7 @@ class TrainConfig:
             "max_new_tokens",
             "threads",
             "learning_rate",
+            "save_total_limit",
         )
         for name in positive:
             value = getattr(self, name)
@@ -76,6 +79,8 @@ class TrainConfig:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.eval_samples < 0 or self.weight_decay < 0:
             raise ValueError("eval_samples and weight_decay must not be negative")
+        if self.save_steps < 0:
+            raise ValueError(f"save_steps must not be negative (0 turns checkpoints off), got {self.save_steps}")
         if not self.lora_target_modules:
             raise ValueError("lora_target_modules must name at least one module")
 

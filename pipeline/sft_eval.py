@@ -69,8 +69,8 @@ def render_eval(report: dict[str, Any]) -> str:
         f"| {_number(perplexity(validation['fine_tuned_loss']))} |",
         "",
         f"Validation: {validation['records']} records{' (carved from train)' if validation['carved'] else ''}; "
-        f"loss on response tokens only. Training: {train['steps']} steps on {train['records']} records, "
-        f"{_number(train['seconds_per_step'])} s/step, final logged loss {_number(train['final_loss'])}.",
+        f"loss on response tokens only. Training: {train['steps']} steps{_resumed(train)} on {train['records']} "
+        f"records, {_number(train['seconds_per_step'])} s/step, final logged loss {_number(train['final_loss'])}.",
     ]
     for number, sample in enumerate(report["samples"], start=1):
         lines += ["", f"## Sample {number}", "", f"**Instruction:** {sample['instruction']}"]
@@ -154,6 +154,11 @@ def write_model_card(output_dir: Path, report: dict[str, Any]) -> Path:
     path = output_dir / MODEL_CARD
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _resumed(train: dict[str, Any]) -> str:
+    step = train.get("resumed_from_step")  # absent from reports written before checkpoints existed
+    return "" if step is None else f" (resumed from the checkpoint at step {step})"
 
 
 def _number(value: float | None) -> str:

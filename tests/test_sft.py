@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +26,8 @@ from pipeline.sft_data import PROMPT_INPUT, PROMPT_NO_INPUT, format_prompt, load
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-CONFIGS = Path(__file__).parent.parent / "configs"
+ROOT = Path(__file__).parent.parent
+CONFIGS = ROOT / "configs"
 
 # tatsu-lab/stanford_alpaca train.py PROMPT_DICT, copied verbatim as the reference
 PUBLISHED = {
@@ -58,6 +65,50 @@ def tiny_config(base: Path, **changes: object) -> TrainConfig:
         validation_fraction=0.2,
     )
     return TrainConfig(**{**settings, **changes})
+
+
+def checkpoint_done(folder: Path) -> bool:
+    """Trainer has finished writing this checkpoint: trainer_state.json, its last file, reads back."""
+    try:
+        return json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))["global_step"] > 0
+    except (OSError, ValueError):  # not there yet, or being written
+        return False
+
+
+def same_tensors(first: Path, second: Path) -> bool:
+    from safetensors.torch import load_file
+    from torch import equal
+
+    one, two = load_file(first), load_file(second)
+    return one.keys() == two.keys() and all(equal(one[name], two[name]) for name in one)
+
+
+@contextmanager
+def ctrl_c_when(ready: Callable[[], bool]) -> Iterator[None]:
+    """Press Ctrl-C (SIGINT to this process) as soon as `ready()`; the block must end in KeyboardInterrupt."""
+    armed = threading.Event()
+    armed.set()
+
+    def on_sigint(signum: int, frame: object) -> None:  # Python's own handler, but a late signal is dropped
+        if armed.is_set():  # instead of stopping the whole test session
+            raise KeyboardInterrupt
+
+    def press() -> None:
+        while armed.is_set() and not ready():
+            time.sleep(0.005)
+        if armed.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    watcher = threading.Thread(target=press, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        armed.clear()
+        watcher.join()
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +201,7 @@ def test_config_file_defaults_and_overrides(tmp_path: Path) -> None:
         0.03,
     )
     assert (recipe.max_length, recipe.weight_decay, recipe.gradient_accumulation(4) * 4 * 4) == (512, 0, 128)
+    assert (recipe.save_steps, recipe.save_total_limit) == (200, 1)
     path = tmp_path / "c.yaml"
     path.write_text("base_model: m\nmethod: lora\nlearning_rate: 1e-4\nlora_target_modules: [q_proj, v_proj]\n")
     config = load_train_config(path, {"lora_r": 4, "method": None})
@@ -167,6 +219,11 @@ def test_config_file_defaults_and_overrides(tmp_path: Path) -> None:
         load_train_config(None, {})
     with pytest.raises(PipelineError, match="merge applies to LoRA"):
         load_train_config(None, {"base_model": "m", "merge": True})
+    with pytest.raises(PipelineError, match=r"save_steps must not be negative \(0 turns checkpoints off\)"):
+        load_train_config(None, {"base_model": "m", "save_steps": "-1"})
+    with pytest.raises(PipelineError, match="save_total_limit must be positive"):
+        load_train_config(None, {"base_model": "m", "save_total_limit": 0})
+    assert load_train_config(None, {"base_model": "m", "save_steps": "0"}).save_steps == 0
     alpaca = load_train_config(CONFIGS / "alpaca-7b.yaml", {})
     assert {**alpaca.to_dict(), "learning_rate": None} == {**recipe.to_dict(), "base_model": alpaca.base_model}
     assert alpaca.resolved_learning_rate == 2e-5 and alpaca.gradient_accumulation(4) == 8  # Alpaca's 4 GPUs
@@ -190,6 +247,18 @@ def test_prompt_tokens_are_masked_and_eos_appears_once(tiny_model: Path, alpaca_
         assert tokenizer.decode(ids[prompt_length:length]) == record["output"] + tokenizer.eos_token
         assert examples[row]["input_ids"].count(tokenizer.eos_token_id) == 1  # TRL's EOS, once
         assert examples[row]["input_ids"][-1] == tokenizer.eos_token_id
+
+
+def test_checkpoint_settings_reach_the_trainer(tiny_model: Path, alpaca_json: Path, tmp_path: Path) -> None:
+    data = load_sft_data(alpaca_json, validation_fraction=0.2)
+    args = build_trainer(data, tmp_path, tiny_config(tiny_model, save_steps=50, save_total_limit=2))[0].args
+    assert (args.output_dir, args.save_strategy, args.save_steps, args.save_total_limit) == (
+        str(tmp_path / "checkpoints"),  # apart from the final model's files
+        "steps",
+        50,
+        2,
+    )
+    assert build_trainer(data, tmp_path, tiny_config(tiny_model, save_steps=0))[0].args.save_strategy == "no"
 
 
 def test_full_fine_tune_trains_saves_and_reloads(tiny_model: Path, run_dataset: Path, tmp_path: Path) -> None:
@@ -256,7 +325,10 @@ def test_bad_models_and_output_dirs(tiny_model: Path, alpaca_json: Path, tmp_pat
     assert not (tmp_path / "a").exists()  # checked before the output folder is touched
     with pytest.raises(PipelineError, match="Offline"):
         train(alpaca_json, tmp_path / "c", tiny_config("no-such-org/no-such-model"))
-    assert train(alpaca_json, tmp_path / "c", tiny_config(tiny_model, max_steps=1)).report  # unfinished: replaced
+    refusal = r"c holds an unfinished run of another model .*differs in: base_model, max_steps\); choose"
+    with pytest.raises(RunDirError, match=refusal):
+        train(alpaca_json, tmp_path / "c", tiny_config(tiny_model, max_steps=1))  # its failed run is not deleted
+    assert train(alpaca_json, tmp_path / "c", tiny_config(tiny_model, max_steps=1), overwrite=True).report
     with pytest.raises(PipelineError, match=r"target module\(s\) \['c_attn'\]"):
         train(alpaca_json, tmp_path / "d", tiny_config(tiny_model, method="lora", lora_target_modules=("c_attn",)))
     if not torch.cuda.is_available():
@@ -285,7 +357,7 @@ def test_smollm2_without_the_wheel_says_how_to_install(monkeypatch: pytest.Monke
 
 def test_cli_train(tiny_model: Path, alpaca_json: Path, tmp_path: Path) -> None:
     help_run = CliRunner().invoke(main, ["train", "--help"])
-    assert help_run.exit_code == 0 and "--base-model" in help_run.output
+    assert help_run.exit_code == 0 and "--base-model" in help_run.output and "--save-total-limit" in help_run.output
     out = tmp_path / "cli"
     args = [
         "train",
@@ -312,6 +384,113 @@ def test_cli_train(tiny_model: Path, alpaca_json: Path, tmp_path: Path) -> None:
     assert "| base |" in result.output and (out / "eval.json").is_file()
     bad = CliRunner().invoke(main, ["train", str(tmp_path / "none"), "--base-model", str(tiny_model), "-o", str(out)])
     assert bad.exit_code == 1 and "no such dataset" in bad.output
+
+
+def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(
+    tiny_model: Path, alpaca_json: Path, tmp_path: Path
+) -> None:
+    """SIGKILL `alpaca-pipeline train` after its step-22 checkpoint; the same command ends where an unbroken run does.
+
+    Steps take ~20 ms here: with max_steps=4 and save_steps=2 the gap between checkpoint-2 and checkpoint-4 was
+    ~50 ms, too short to kill in reliably; a checkpoint every 22 of 44 steps leaves ~0.4 s. Step 22 falls inside
+    the 5th epoch (5 batches each), so the resumed run also skips the batches already seen in that epoch.
+    """
+    config = tiny_config(tiny_model, max_steps=44, save_steps=22)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(config.to_dict()), encoding="utf-8")
+    unbroken = train(alpaca_json, tmp_path / "unbroken", config)
+
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "flows.cli", "train", str(alpaca_json), "--config", str(settings), "-o", str(out)]
+    first_log = tmp_path / "first.log"
+    with open(first_log, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    checkpoints = out / "checkpoints"
+    deadline = time.monotonic() + 300
+    try:
+        while not checkpoint_done(checkpoints / "checkpoint-22"):
+            assert process.poll() is None, first_log.read_text(encoding="utf-8")[-3000:]
+            assert time.monotonic() < deadline, "no checkpoint-22 after 300 s"
+            time.sleep(0.005)
+    finally:
+        process.kill()  # SIGKILL: no handler, no cleanup
+        process.wait()
+    assert not checkpoint_done(checkpoints / "checkpoint-44"), "killed too late: the run reached its last checkpoint"
+    assert not (out / "eval.json").exists()
+    baseline_written = (out / "baseline.json").stat().st_mtime_ns
+
+    other = CliRunner().invoke(main, ["train", str(alpaca_json), "--config", str(settings), "-o", str(out),
+                                      "--learning-rate", "1e-4"])  # fmt: skip
+    assert other.exit_code == 1
+    assert f"{out} holds an unfinished run of another model" in other.output
+    assert "differs in: learning_rate); choose a new --output-dir or pass --overwrite" in other.output
+    assert checkpoint_done(checkpoints / "checkpoint-22")  # refused, not deleted
+
+    verbose = {**os.environ, "TRANSFORMERS_VERBOSITY": "info"}  # for Trainer's own account of the resume
+    resumed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, env=verbose)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from step 22 of 44" in resumed.stderr
+    assert "Fast-forwarding the dataloader past 4 epochs and 2 batches" in resumed.stderr
+    assert "Training: 44 steps (resumed from the checkpoint at step 22)" in resumed.stdout
+    assert not checkpoints.exists()  # removed once the run finished
+    assert (out / "baseline.json").stat().st_mtime_ns == baseline_written  # before-values read back, not remeasured
+    report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    assert report["train"]["resumed_from_step"] == 22 and unbroken.report["train"]["resumed_from_step"] is None
+    for key in ("steps", "losses", "final_loss"):
+        assert report["train"][key] == unbroken.report["train"][key], key
+    assert report["validation"] == unbroken.report["validation"] and report["samples"] == unbroken.report["samples"]
+    assert same_tensors(out / "model.safetensors", unbroken.output_dir / "model.safetensors")  # bit for bit
+
+
+def test_lora_resumes_after_ctrl_c_past_a_half_written_checkpoint(
+    tiny_model: Path, alpaca_json: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tiny_config(tiny_model, method="lora", lora_r=4, max_steps=40, save_steps=20)
+    unbroken = train(alpaca_json, tmp_path / "unbroken", config)
+    out = tmp_path / "lora"
+    checkpoints = out / "checkpoints"
+    with ctrl_c_when(lambda: checkpoint_done(checkpoints / "checkpoint-20")):
+        train(alpaca_json, out, config)
+    assert not checkpoint_done(checkpoints / "checkpoint-40"), "Ctrl-C came too late"
+    # what a kill in the middle of saving checkpoint-40 leaves: weights and optimizer, but no trainer_state.json
+    shutil.copytree(checkpoints / "checkpoint-20", checkpoints / "checkpoint-40", dirs_exist_ok=True)
+    (checkpoints / "checkpoint-40" / "trainer_state.json").unlink()
+
+    trainer_log = logging.getLogger("transformers.trainer")  # transformers' loggers do not propagate to the root
+    trainer_log.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="transformers.trainer")
+    try:
+        resumed = train(alpaca_json, out, config)
+    finally:
+        trainer_log.removeHandler(caplog.handler)
+    assert "checkpoint-40 was cut short while being saved: deleting it" in caplog.text
+    assert "Resuming training from checkpoint with epoch 4 and global step 20" in caplog.text  # Trainer's own word
+    assert resumed.report["train"]["resumed_from_step"] == 20
+    assert resumed.report["train"]["losses"] == unbroken.report["train"]["losses"]
+    assert same_tensors(out / "adapter_model.safetensors", unbroken.output_dir / "adapter_model.safetensors")
+    assert not checkpoints.exists()
+
+
+def test_run_stopped_after_its_last_checkpoint_trains_no_further(
+    tiny_model: Path, alpaca_json: Path, tmp_path: Path
+) -> None:
+    """Trainer saves at the last step too; a run stopped after it only evaluates and saves when run again.
+
+    Resumed from a checkpoint at max_steps in mid-epoch, Trainer (transformers 5.24) would train a 5th step. Five
+    answers of 128 tokens after training leave ~0.37 s between checkpoint-4 and eval.json for Ctrl-C to land in.
+    """
+    config = tiny_config(tiny_model, eval_samples=5, max_new_tokens=128)
+    out = tmp_path / "model"
+    last = out / "checkpoints" / "checkpoint-4"
+    with ctrl_c_when(lambda: checkpoint_done(last)):
+        train(alpaca_json, out, config)
+    assert not (out / "eval.json").exists(), "Ctrl-C came too late"
+    shutil.copy(last / "model.safetensors", tmp_path / "trained.safetensors")
+
+    result = train(alpaca_json, out, config)
+    train_report = result.report["train"]
+    assert (train_report["resumed_from_step"], train_report["steps"], len(train_report["losses"])) == (4, 4, 4)
+    assert same_tensors(out / "model.safetensors", tmp_path / "trained.safetensors")
 
 
 def test_cli_help_stays_light() -> None:
