@@ -154,7 +154,9 @@ def check_qlora_available() -> None:
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
-        raise PipelineError("--method qlora needs bitsandbytes: pip install bitsandbytes") from None
+        raise PipelineError(
+            "--method qlora needs bitsandbytes: pip install -e '.[qlora]' (or pip install bitsandbytes)"
+        ) from None
 
 
 def lora_config(model: Any, r: int, alpha: int, dropout: float, target_modules: Sequence[str]) -> Any:
