@@ -173,7 +173,7 @@ def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
     card = Path(summary["card"]).read_text(encoding="utf-8")
     body = card.split("\n---\n", 1)[1] if card.startswith("---\n") else card  # the UI shows markdown, not YAML
     counts = ", ".join(f"{count:,} {split}" for split, count in summary["splits"].items())
-    headline = f"Dataset `{summary['dataset_dir']}`: {counts} rows. Load: `load_from_disk(\"{summary['hf_dir']}\")`"
+    headline = f'Dataset `{summary["dataset_dir"]}`: {counts} rows. Load: `load_from_disk("{summary["hf_dir"]}")`'
     create_table_artifact([record], key=DATASET_ARTIFACT, description=f"{headline}\n\n{body}"[:5000])
     return record
 

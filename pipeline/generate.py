@@ -162,9 +162,7 @@ class _Loop:
             self.seeds, config.run_seed, request_index, config.num_demonstrations, config.tasks_per_request
         )
 
-    def absorb(
-        self, records: Iterable[dict[str, Any]], answers: dict[int, TeacherResponse], seen: set[int]
-    ) -> int:
+    def absorb(self, records: Iterable[dict[str, Any]], answers: dict[int, TeacherResponse], seen: set[int]) -> int:
         """Take journaled answers: charge each once, and keep in `answers` those not processed yet."""
         count = 0
         for record in records:

@@ -77,9 +77,7 @@ class RunStore:
             return None
         return json.loads(path.read_text(encoding="utf-8"))
 
-    def open(
-        self, manifest: dict[str, Any], identity: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    def open(self, manifest: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any] | None:
         """Start or continue the run here; returns the last checkpoint, if any (answers: `iter_responses`).
 
         `identity` is what fixes the result (seed file, prompt, decoding, filters...). Continuing a run with
