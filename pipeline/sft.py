@@ -12,17 +12,24 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import RunDirError
 from pipeline.sft_config import TrainConfig, load_train_config
 from pipeline.sft_data import SftData, load_sft_data, to_prompt_completion
 from pipeline.sft_eval import EVAL_JSON, EVAL_MD, MODEL_CARD, generate_samples, write_eval, write_model_card
+from pipeline.sft_folder import (
+    CHECKPOINTS,
+    REQUEST,
+    claim_output_dir,
+    is_main_process,
+    last_checkpoint,
+    load_final_checkpoint,
+    remove_checkpoints,
+)
 from pipeline.sft_model import (
     check_qlora_available,
     load_model,
@@ -37,14 +44,8 @@ __all__ = ["TrainConfig", "TrainResult", "build_trainer", "load_train_config", "
 
 log = logging.getLogger(__name__)
 
-REQUEST = "train_request.json"  # what this folder is being trained from; marks the folder as ours
 MERGED = "merged"
-CHECKPOINTS = "checkpoints"  # Trainer's output_dir: checkpoint-N folders, apart from the final model's files
 BASELINE = "baseline.json"  # the base model's validation loss and answers, measured once for a resumed run to reuse
-TRAINER_STATE = "trainer_state.json"  # the last file Trainer._save_checkpoint writes: marks a checkpoint complete
-# Weights and optimizer files that a complete checkpoint also holds (full or adapter; plain or FSDP full state dict)
-CHECKPOINT_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
-CHECKPOINT_OPTIMIZER = ("optimizer.pt", "optimizer.bin")
 NOT_IN_REQUEST = ("threads", "save_steps", "save_total_limit")  # settings that change neither model nor report
 
 
@@ -80,14 +81,14 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
         "config": {k: v for k, v in config.to_dict().items() if k not in NOT_IN_REQUEST},
     }
     request = json.loads(json.dumps(request))  # tuples -> lists, as they will read back from disk
-    if _claim_output_dir(output_dir, request, overwrite):
-        if _is_main_process():
-            _remove_checkpoints(output_dir)  # left by a run stopped between finishing and deleting them
+    if claim_output_dir(output_dir, request, overwrite):
+        if is_main_process():
+            remove_checkpoints(output_dir)  # left by a run stopped between finishing and deleting them
         report = json.loads((output_dir / EVAL_JSON).read_text(encoding="utf-8"))
         return _result(output_dir, report, reused=True)
 
     single_process = int(os.environ.get("WORLD_SIZE", "1")) == 1
-    checkpoint = _last_checkpoint(output_dir / CHECKPOINTS)
+    checkpoint = last_checkpoint(output_dir / CHECKPOINTS)
     trainer, base_path = build_trainer(data, output_dir, config)
     tokenizer = trainer.processing_class
     samples = list(data.validation[: config.eval_samples]) if single_process else []
@@ -106,14 +107,14 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
         if resumed_from < state["max_steps"]:
             trainer.train(resume_from_checkpoint=str(folder))
         else:  # stopped after its last step: resuming would train one step too many (transformers 5.24, mid-epoch)
-            _load_final_checkpoint(trainer, folder)
+            load_final_checkpoint(trainer, folder)
     seconds = time.perf_counter() - started
     fine_tuned_loss = trainer.evaluate()["eval_loss"]
     after = generate_samples(trainer.model, tokenizer, samples, config.max_new_tokens)
     trainer.save_model(str(output_dir))  # collective under FSDP: every process takes part
 
     merged_dir = output_dir / MERGED if config.merge else None
-    if merged_dir and _is_main_process():
+    if merged_dir and is_main_process():
         merge_adapter(base_path, output_dir, merged_dir, config.dtype, tokenizer)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     steps = trainer.state.global_step
@@ -153,11 +154,11 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
         "outputs": {"model": str(output_dir), "merged": str(merged_dir) if merged_dir else None},
         "versions": _versions(),
     }
-    if _is_main_process():
+    if is_main_process():
         write_eval(output_dir, report)
         write_model_card(output_dir, report)
         write_json_atomic(output_dir / REQUEST, {**request, "complete": True})  # marks the folder finished
-        _remove_checkpoints(output_dir)  # only now: a crash before the marker resumes from them
+        remove_checkpoints(output_dir)  # only now: a crash before the marker resumes from them
     return _result(output_dir, report, reused=False)
 
 
@@ -242,97 +243,6 @@ def _pairs(records: tuple[dict[str, str], ...]) -> Any:
     return Dataset.from_list([to_prompt_completion(record) for record in records])
 
 
-def _claim_output_dir(output_dir: Path, request: dict[str, Any], overwrite: bool) -> bool:
-    """Make `output_dir` ours for this request; True when it already holds this exact, finished run.
-
-    An unfinished run of the same request is kept, to resume from its checkpoints. A folder this command wrote for
-    another request is replaced only with `overwrite`; a folder it did not write is never deleted.
-    """
-    if not output_dir.exists() or not any(output_dir.iterdir()):
-        _write_request(output_dir, request)
-        return False
-    marker = output_dir / REQUEST
-    if not marker.is_file():
-        raise RunDirError(
-            f"{output_dir} is not empty and was not written by `alpaca-pipeline train`; "
-            "choose a new --output-dir (nothing there is deleted)"
-        )
-    previous = json.loads(marker.read_text(encoding="utf-8"))
-    complete = previous.pop("complete", False)
-    if not overwrite:
-        if previous == request:
-            if complete:
-                log.info("%s already holds this model; nothing to train", output_dir)
-            return complete
-        base = previous.get("config", {}).get("base_model")
-        what = "another model" if complete else "an unfinished run of another model"
-        raise RunDirError(
-            f"{output_dir} holds {what} ({base} on {previous.get('dataset')}; differs in: "
-            f"{', '.join(_differences(previous, request))}); "
-            "choose a new --output-dir or pass --overwrite to replace it"
-        )
-    if _is_main_process():
-        shutil.rmtree(output_dir)
-        _write_request(output_dir, request)
-    return False
-
-
-def _differences(previous: dict[str, Any], request: dict[str, Any]) -> list[str]:
-    """The dataset fields and setting names in which two requests differ, e.g. ["learning_rate"]."""
-    names = [name for name in ("dataset", "dataset_sha256") if previous.get(name) != request[name]]
-    old, new = previous.get("config", {}), request["config"]
-    return names + sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
-
-
-def _last_checkpoint(folder: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest complete checkpoint-N in `folder` and its trainer state; None when there is none.
-
-    Trainer writes a checkpoint in place (weights, optimizer, scheduler, RNG, then trainer_state.json last), so a
-    process killed mid-save leaves a folder without a readable trainer_state.json. Such folders are deleted: Trainer's
-    rotation, which always keeps the newest folder, must never keep a broken one in place of a complete checkpoint.
-    """
-    found = []
-    for path in [path for path in folder.glob("checkpoint-*") if path.is_dir()]:
-        state = _checkpoint_state(path)
-        if state is None:
-            log.warning("%s was cut short while being saved: deleting it", path)
-            if _is_main_process():
-                shutil.rmtree(path)
-        else:
-            found.append((state["global_step"], path, state))
-    if not found:
-        return None
-    _, path, state = max(found, key=lambda item: item[0])
-    return path, state
-
-
-def _checkpoint_state(path: Path) -> dict[str, Any] | None:
-    """A checkpoint's trainer state, or None when the checkpoint is incomplete."""
-    try:
-        state = json.loads((path / TRAINER_STATE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):  # missing, or cut short while being written
-        return None
-    complete = (
-        path.name == f"checkpoint-{state.get('global_step')}"
-        and any((path / name).is_file() for name in CHECKPOINT_WEIGHTS)
-        and any((path / name).is_file() for name in CHECKPOINT_OPTIMIZER)
-    )
-    return state if complete else None
-
-
-def _load_final_checkpoint(trainer: Any, folder: Path) -> None:
-    """Put a checkpoint taken at the last step into `trainer` as if it had just trained: weights and state."""
-    from transformers import TrainerState
-
-    trainer._load_from_checkpoint(str(folder))  # what train(resume_from_checkpoint=...) calls first to load weights
-    trainer.state = TrainerState.load_from_json(str(folder / TRAINER_STATE))
-
-
-def _remove_checkpoints(output_dir: Path) -> None:
-    if (output_dir / CHECKPOINTS).exists():
-        shutil.rmtree(output_dir / CHECKPOINTS)
-
-
 def _baseline(trainer: Any, output_dir: Path, samples: list[dict[str, str]], max_new_tokens: int) -> dict[str, Any]:
     """The base model's validation loss and answers to `samples`: measured once, then read back when resuming."""
     path = output_dir / BASELINE
@@ -344,19 +254,9 @@ def _baseline(trainer: Any, output_dir: Path, samples: list[dict[str, str]], max
         "base_loss": _finite(trainer.evaluate()["eval_loss"]),
         "before": generate_samples(trainer.model, trainer.processing_class, samples, max_new_tokens),
     }
-    if _is_main_process():
+    if is_main_process():
         write_json_atomic(path, baseline)
     return baseline
-
-
-def _write_request(output_dir: Path, request: dict[str, Any]) -> None:
-    if _is_main_process():
-        write_json_atomic(output_dir / REQUEST, {**request, "complete": False})
-
-
-def _is_main_process() -> bool:
-    """Under `accelerate launch` (torchrun's RANK), only rank 0 writes files other than the model itself."""
-    return os.environ.get("RANK", "0") == "0"
 
 
 def _hyperparameters(config: TrainConfig, args: Any) -> dict[str, Any]:

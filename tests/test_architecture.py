@@ -16,7 +16,9 @@ GENERATION = (
     "pipeline.teacher, pipeline.store, pipeline.endpoint, pipeline.simulator, pipeline.batches, pipeline.cleaning, "
     "pipeline.provenance"
 )
-TRAINING = "pipeline.sft, pipeline.sft_config, pipeline.sft_data, pipeline.sft_eval, pipeline.sft_model"
+TRAINING = (
+    "pipeline.sft, pipeline.sft_config, pipeline.sft_data, pipeline.sft_eval, pipeline.sft_folder, pipeline.sft_model"
+)
 ORCHESTRATION_AND_TRAINING = ("prefect", "torch", "trl", "transformers", "peft")
 
 
