@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.generate import GenerateConfig, _Loop, generate, request_seed
+from pipeline.generate import GenerateConfig, generate, request_seed
 from pipeline.parse import parse_answer
+from pipeline.processing import Processor
 from pipeline.seeds import default_seed_path, load_seed_tasks
 from pipeline.simulator import DEFAULT_CONFIG, SimulatorConfig, SimulatorServer, answer_rng, generate_answer
 from pipeline.store import RunStore
@@ -39,7 +40,7 @@ def processing_cost(pool_size: int, answers: int, root: Path) -> tuple[float, in
     teacher = TeacherConfig(model="simulated-teacher")
     store = RunStore(root)
     store.open({}, {})
-    loop = _Loop(config, teacher, seeds, store, {})
+    loop = Processor(config, teacher, seeds, store, {})
     request = 0
 
     def answer(index: int) -> tuple[object, TeacherResponse]:

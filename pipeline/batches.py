@@ -14,14 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.cache import ResponseCache
-from pipeline.generate import (
-    STATS_EVERY_S,
-    GenerateConfig,
-    GenerateStats,
-    _Loop,
-    request_seed,
-    stop_sequences,
-)
+from pipeline.generate import STATS_EVERY_S, GenerateConfig, request_seed, stop_sequences
+from pipeline.processing import GenerateStats, Processor
 from pipeline.prompts import prompt_for_request
 from pipeline.provenance import build_manifest, run_identity
 from pipeline.records import SeedTask
@@ -94,7 +88,7 @@ class Generation:
         manifest = build_manifest(config, teacher_config, Path(seed_path), seeds)
         identity = run_identity(config, teacher_config, manifest["seed_tasks"]["sha256"])
         checkpoint = self.store.open(manifest, identity)
-        self.loop = _Loop(config, teacher_config, seeds, self.store, prices or {})
+        self.loop = Processor(config, teacher_config, seeds, self.store, prices or {})
         if checkpoint is not None:
             self.loop.restore(checkpoint)
         self.answers: dict[int, TeacherResponse] = {}

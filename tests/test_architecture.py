@@ -14,7 +14,7 @@ from flows.cli import main
 GENERATION = (
     "pipeline, pipeline.generate, pipeline.seeds, pipeline.prompts, pipeline.parse, pipeline.filters, pipeline.dedup, "
     "pipeline.teacher, pipeline.store, pipeline.endpoint, pipeline.simulator, pipeline.batches, pipeline.cleaning, "
-    "pipeline.provenance"
+    "pipeline.provenance, pipeline.processing"
 )
 TRAINING = (
     "pipeline.sft, pipeline.sft_config, pipeline.sft_data, pipeline.sft_eval, pipeline.sft_folder, pipeline.sft_model"
