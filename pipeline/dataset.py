@@ -8,7 +8,6 @@ so an interrupted build never leaves half a dataset. `load` reads it back; `push
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -25,6 +24,7 @@ from pipeline.card import write_card
 from pipeline.errors import HubError, InputDataError, RunDirError
 from pipeline.report import PROMPT_WORD_LIMIT, REPORT_MD, write_report
 from pipeline.run_reader import read_run
+from pipeline.split import held_out
 
 DATASET_DIR = "dataset"
 HF_DIR = "hf"
@@ -101,28 +101,12 @@ def to_row(record: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def held_out_share(seed: int, instruction: str, task_input: str) -> float:
-    """Where an example falls in [0, 1) for the split: a seeded hash of its instruction and input."""
-    digest = hashlib.blake2b(f"{seed}\0{instruction}\0{task_input}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
 def validation_indices(examples: Sequence[Mapping[str, Any]], validation_size: float, seed: int) -> list[int]:
-    """Which examples go to validation: those whose seeded hash falls below the fraction, in order.
-
-    Each example's side depends only on itself and the seed, so extending a run and rebuilding keeps every
-    earlier example on its side (a model evaluated on the old validation split never trained on it). The count is
-    about fraction x size (2% of 52K: ~1,040 +- 32); a non-empty fraction always holds out at least one example.
-    """
+    """Which examples go to validation (`pipeline.split.held_out`), refusing a split that leaves none to train."""
     if not 0.0 <= validation_size < 1.0:
         raise InputDataError(f"validation size must be a fraction within [0, 1), got {validation_size}")
-    if validation_size == 0 or not examples:
-        return []
-    shares = [held_out_share(seed, example["instruction"], example["input"]) for example in examples]
-    picked = [index for index, share in enumerate(shares) if share < validation_size]
-    if not picked:
-        picked = [min(range(len(shares)), key=shares.__getitem__)]
-    if len(picked) >= len(examples):
+    picked = held_out(examples, validation_size, seed)
+    if picked and len(picked) >= len(examples):
         raise InputDataError(
             f"{len(examples)} examples are too few to hold out {validation_size:.0%} for validation and keep any "
             "for training; pass --validation-size 0 to make a train split only"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 from pipeline.errors import InputDataError
 from pipeline.seeds import load_alpaca_records
+from pipeline.split import held_out
 
 # Byte-for-byte tatsu-lab/stanford_alpaca train.py PROMPT_DICT, so models trained here take the same prompts as
 # every other Alpaca-format model. The response follows "### Response:" directly, as in Alpaca's `source + target`.
@@ -66,8 +66,8 @@ class SftData:
 def load_sft_data(path: str | Path, validation_fraction: float = 0.02, seed: int = 42) -> SftData:
     """Read a run folder, its dataset folder (holding `hf/`), a `save_to_disk` folder, or an Alpaca JSON/JSONL file.
 
-    Without a validation split, a deterministic one is carved off: `validation_fraction` of the records, at
-    least one, chosen by `random.Random(seed)`.
+    Without a validation split, one is carved off: about `validation_fraction` of the records, at least one,
+    chosen by a seeded hash of each record, so a longer version of the same data keeps each record on its side.
 
     Raises:
         InputDataError: the path is missing or not a dataset, a column is missing, or a value is not a string.
@@ -164,14 +164,12 @@ def _check_records(records: Sequence[Any], where: str) -> None:
 def _carve_validation(
     records: Sequence[dict[str, Any]], fraction: float, seed: int, source: Path
 ) -> dict[str, list[dict[str, Any]]]:
-    """Split off `fraction` (at least one record) for validation, the rest in original order for training."""
-    if len(records) < 2:
+    """Split off about `fraction` (at least one record) for validation by a seeded hash of each record
+    (`pipeline.split.held_out`, as the dataset stage splits), the rest in original order for training."""
+    picked = set(held_out(records, fraction, seed))
+    if len(records) < 2 or len(picked) == len(records):
         raise InputDataError(f"{source}: {len(records)} record(s) cannot make both a train and a validation split")
-    size = min(len(records) - 1, max(1, round(len(records) * fraction)))
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    held_out = set(order[:size])
     return {
-        "train": [record for index, record in enumerate(records) if index not in held_out],
-        "validation": [records[index] for index in sorted(held_out)],
+        "train": [record for index, record in enumerate(records) if index not in picked],
+        "validation": [record for index, record in enumerate(records) if index in picked],
     }

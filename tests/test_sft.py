@@ -23,6 +23,7 @@ from flows.cli import main
 from pipeline.errors import InputDataError, PipelineError, RunDirError
 from pipeline.sft import TrainConfig, build_trainer, load_train_config, train
 from pipeline.sft_data import PROMPT_INPUT, PROMPT_NO_INPUT, format_prompt, load_sft_data, to_prompt_completion
+from pipeline.split import held_out
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -51,6 +52,9 @@ RECORDS = [
     }
     for i in range(24)
 ]
+
+
+EPOCH_OF_5 = 0.22  # holds out 5 of the 24 records (a seeded hash picks them), so an epoch is 5 batches of 4
 
 
 def tiny_config(base: Path | str, **changes: object) -> TrainConfig:
@@ -162,11 +166,19 @@ def test_dataset_layouts(run_dataset: Path, alpaca_json: Path, tmp_path: Path) -
     from_json = load_sft_data(alpaca_json, validation_fraction=0.02, seed=1)
     assert (len(from_json.train), len(from_json.validation), from_json.validation_carved) == (23, 1, True)
     assert load_sft_data(alpaca_json, seed=1) == from_json  # the carved split is deterministic
+    # ...and stable as the data grows: a record held out of the first 200 stays held out of all 400.
+    many = [{"instruction": f"Task {i}.", "input": "", "output": "Done."} for i in range(400)]
+    for name, records in (("first200.json", many[:200]), ("all400.json", many)):
+        (tmp_path / name).write_text(json.dumps(records), encoding="utf-8")
+    first = load_sft_data(tmp_path / "first200.json", validation_fraction=0.1).validation
+    whole = load_sft_data(tmp_path / "all400.json", validation_fraction=0.1).validation
+    assert 5 <= len(first) <= 40 and list(first) == [record for record in whole if record in many[:200]]
     jsonl = tmp_path / "data.jsonl"
     jsonl.write_text("".join(json.dumps(record) + "\n" for record in RECORDS), encoding="utf-8")
     assert load_sft_data(jsonl, seed=1).validation == from_json.validation
     Dataset.from_list(RECORDS).save_to_disk(tmp_path / "single")
-    assert len(load_sft_data(tmp_path / "single", validation_fraction=0.25).validation) == 6
+    carved = load_sft_data(tmp_path / "single", validation_fraction=0.25).validation
+    assert list(carved) == [RECORDS[index] for index in held_out(RECORDS, 0.25, seed=42)] and 2 <= len(carved) <= 10
 
 
 def test_bad_datasets_say_what_is_wrong(tmp_path: Path) -> None:
@@ -395,7 +407,7 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(
     ~50 ms, too short to kill in reliably; a checkpoint every 22 of 44 steps leaves ~0.4 s. Step 22 falls inside
     the 5th epoch (5 batches each), so the resumed run also skips the batches already seen in that epoch.
     """
-    config = tiny_config(tiny_model, max_steps=44, save_steps=22)
+    config = tiny_config(tiny_model, max_steps=44, save_steps=22, validation_fraction=EPOCH_OF_5)
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps(config.to_dict()), encoding="utf-8")
     unbroken = train(alpaca_json, tmp_path / "unbroken", config)
@@ -445,7 +457,9 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(
 def test_lora_resumes_after_ctrl_c_past_a_half_written_checkpoint(
     tiny_model: Path, alpaca_json: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = tiny_config(tiny_model, method="lora", lora_r=4, max_steps=40, save_steps=20)
+    config = tiny_config(
+        tiny_model, method="lora", lora_r=4, max_steps=40, save_steps=20, validation_fraction=EPOCH_OF_5
+    )
     unbroken = train(alpaca_json, tmp_path / "unbroken", config)
     out = tmp_path / "lora"
     checkpoints = out / "checkpoints"
