@@ -33,8 +33,9 @@ def achieved_rpm(server: SimulatorServer, requests: int, concurrency: int, rpm: 
     return 60.0 * stats.answers / stats.elapsed_s
 
 
-def processing_cost(pool_size: int, answers: int, root: Path) -> tuple[float, int]:
-    """Mean ms to process one answer (parse, filter, novelty check, journal) with `pool_size` kept already."""
+def processing_cost(pool_size: int, answers: int, root: Path) -> tuple[float, int, float, int]:
+    """Mean ms to process one answer (parse, filter, novelty check, journal) with `pool_size` kept already;
+    also the pool size reached, the ms of that spent in the novelty check, and how many checks ran."""
     seeds = load_seed_tasks(default_seed_path())
     config = GenerateConfig(num_instructions=10**9)
     teacher = TeacherConfig(model="simulated-teacher")
@@ -57,12 +58,22 @@ def processing_cost(pool_size: int, answers: int, root: Path) -> tuple[float, in
                 loop.index.add_if_novel(item.example.instruction)
         request += 1
     batch = [(index, *answer(index)) for index in range(request, request + answers)]  # the teacher's work
+    check, novelty = loop.index.add_if_novel, {"seconds": 0.0, "checks": 0}
+
+    def timed_check(instruction: str, top_k: int = 10) -> object:  # the novelty check's share of the time
+        started = time.perf_counter()
+        verdict = check(instruction, top_k)
+        novelty["seconds"] += time.perf_counter() - started
+        novelty["checks"] += 1
+        return verdict
+
+    loop.index.add_if_novel = timed_check
     started = time.perf_counter()
     for index, prompt, response in batch:
         loop.process(index, prompt, response)
     elapsed = time.perf_counter() - started
     store.close()
-    return 1e3 * elapsed / answers, len(loop.index)
+    return 1e3 * elapsed / answers, len(loop.index), 1e3 * novelty["seconds"] / answers, novelty["checks"]
 
 
 def main() -> None:
@@ -85,8 +96,10 @@ def main() -> None:
         print(f"  generate, {args.concurrency} in flight: {concurrent:6.1f} req/min = {share:6.1%} of budget")
         print(f"  one request at a time:        {sequential:6.1f} req/min = {sequential / args.rpm:6.1%} of budget")
         print(f"  ratio: {concurrent / sequential:.1f}x")
-        per_answer, pool = processing_cost(args.pool, args.answers, root / "processing")
+        per_answer, pool, novelty, checks = processing_cost(args.pool, args.answers, root / "processing")
         print(f"processing per answer at a pool of {pool:,}: {per_answer:.2f} ms (parse + filter + novelty + journal)")
+        print(f"  of which the novelty check: {novelty:.2f} ms ({checks / args.answers:.1f} candidates per answer, "
+              f"{novelty * args.answers / checks:.3f} ms each)")  # fmt: skip
 
 
 if __name__ == "__main__":
