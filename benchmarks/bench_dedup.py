@@ -16,11 +16,11 @@ import time
 
 from rouge_score import rouge_scorer
 
-from pipeline.dedup import RougeIndex
-from pipeline.parse import parse_answer
-from pipeline.prompts import prompt_for_request
-from pipeline.seeds import default_seed_path, load_seed_tasks
-from pipeline.simulator import DEFAULT_CONFIG, answer_rng, generate_answer
+from pipeline.generation.dedup import RougeIndex
+from pipeline.generation.parse import parse_answer
+from pipeline.generation.prompts import prompt_for_request
+from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+from pipeline.simulator.server import DEFAULT_CONFIG, answer_rng, generate_answer
 
 
 def candidate_stream(size: int, seeds: list) -> list[str]:

@@ -24,11 +24,12 @@ INTERNAL = ("single", "run", "out", "methods", "examples")  # options the parent
 
 def make_dataset(root: Path, examples: int) -> Path:
     """A run of the offline teacher with its dataset built; returns the run folder."""
-    from pipeline.dataset import build_dataset
-    from pipeline.endpoint import resolve_endpoint
-    from pipeline.generate import GenerateConfig, generate
-    from pipeline.seeds import default_seed_path, load_seed_tasks
-    from pipeline.teacher import TeacherConfig
+    from flows.endpoint import resolve_endpoint
+    from pipeline.dataset.build import build_dataset
+    from pipeline.generation.config import GenerateConfig
+    from pipeline.generation.generate import generate
+    from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+    from pipeline.teacher.client import TeacherConfig
 
     run = root / "run"
     with resolve_endpoint(None, None) as endpoint:
@@ -44,9 +45,9 @@ def train_once(args: argparse.Namespace, method: str) -> dict[str, object]:
     """Train one method in this process and measure it."""
     import torch
 
-    from pipeline.sft import TrainConfig, train
-    from pipeline.sft_data import load_sft_data, to_prompt_completion
-    from pipeline.sft_model import load_tokenizer, resolve_base_model
+    from pipeline.sft.data import load_sft_data, to_prompt_completion
+    from pipeline.sft.finetune import TrainConfig, train
+    from pipeline.sft.model import load_tokenizer, resolve_base_model
 
     cuda = torch.cuda.is_available()
     if cuda:

@@ -15,13 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.generate import GenerateConfig, generate, request_seed
-from pipeline.parse import parse_answer
-from pipeline.processing import Processor
-from pipeline.seeds import default_seed_path, load_seed_tasks
-from pipeline.simulator import DEFAULT_CONFIG, SimulatorConfig, SimulatorServer, answer_rng, generate_answer
-from pipeline.store import RunStore
-from pipeline.teacher import TeacherConfig, TeacherResponse
+from pipeline.core.records import TeacherResponse
+from pipeline.generation.config import GenerateConfig
+from pipeline.generation.generate import generate, request_seed
+from pipeline.generation.parse import parse_answer
+from pipeline.generation.processing import Processor
+from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+from pipeline.generation.store import RunStore
+from pipeline.simulator.server import DEFAULT_CONFIG, SimulatorConfig, SimulatorServer, answer_rng, generate_answer
+from pipeline.teacher.client import TeacherConfig
 
 
 def achieved_rpm(server: SimulatorServer, requests: int, concurrency: int, rpm: float | None, root: Path) -> float:

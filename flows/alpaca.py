@@ -24,14 +24,14 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from flows.params import DatasetParams, FinetuneParams, GenerateParams, PipelineParams
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 DATASET_ARTIFACT = "alpaca-dataset"  # the stable key consumers look up: Artifact.get("alpaca-dataset")
 
 
 def _configs(params: GenerateParams, base_url: str, model: str) -> tuple[Any, Any]:
-    from pipeline.generate import GenerateConfig
-    from pipeline.teacher import TeacherConfig
+    from pipeline.generation.config import GenerateConfig
+    from pipeline.teacher.client import TeacherConfig
 
     share = params.parallel_batches  # each batch task paces itself to its share of the run's budgets
     config = GenerateConfig(
@@ -47,7 +47,7 @@ def _configs(params: GenerateParams, base_url: str, model: str) -> tuple[Any, An
 
 
 def _seed_path(params: GenerateParams) -> Path:
-    from pipeline.seeds import default_seed_path
+    from pipeline.generation.seeds import default_seed_path
 
     return Path(params.seed_tasks) if params.seed_tasks else default_seed_path()
 
@@ -66,10 +66,10 @@ def _user_error(task: Any, task_run: Any, state: Any) -> bool:
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=_user_error, cache_policy=NO_CACHE)
 def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list[int]) -> dict[str, int]:
     """Fetch one range of requests (many in flight) into its own journal part of the run folder."""
-    from pipeline.batches import fetch_answers
-    from pipeline.cache import ResponseCache, default_cache_path
-    from pipeline.endpoint import LOCAL_SERVER_KEY
-    from pipeline.seeds import load_seed_tasks
+    from flows.endpoint import LOCAL_SERVER_KEY
+    from pipeline.generation.batches import fetch_answers
+    from pipeline.generation.seeds import load_seed_tasks
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
 
     config, teacher = _configs(params, base_url, model)
     cache = ResponseCache(default_cache_path()) if params.use_cache else None
@@ -85,10 +85,10 @@ def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list
 @flow(name="generate-instructions")
 def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     """Bootstrap examples into params.output_dir in rounds of parallel batch tasks."""
-    from pipeline.batches import Generation
-    from pipeline.cost import load_prices
-    from pipeline.endpoint import resolve_endpoint
-    from pipeline.seeds import load_seed_tasks
+    from flows.endpoint import resolve_endpoint
+    from pipeline.generation.batches import Generation
+    from pipeline.generation.seeds import load_seed_tasks
+    from pipeline.teacher.cost import load_prices
 
     logger = get_run_logger()
     seeds = load_seed_tasks(_seed_path(params))
@@ -146,7 +146,7 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
 
 @task(cache_policy=NO_CACHE)
 def build_dataset_task(params: DatasetParams) -> dict[str, Any]:
-    from pipeline.dataset import build_dataset
+    from pipeline.dataset.build import build_dataset
 
     summary = build_dataset(params.run_dir, params.validation_size, params.seed, params.license)
     return {name: str(value) if isinstance(value, Path) else value for name, value in asdict(summary).items()}
@@ -155,7 +155,7 @@ def build_dataset_task(params: DatasetParams) -> dict[str, Any]:
 @flow(name="build-dataset")
 def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
     """Build the dataset of a run folder and publish it as the `alpaca-dataset` artifact."""
-    from pipeline.report import inline_figures
+    from pipeline.dataset.report import inline_figures
 
     summary = build_dataset_task(params)
     stats = json.loads((Path(params.run_dir) / "stats.json").read_text(encoding="utf-8"))
@@ -189,7 +189,7 @@ def latest_dataset() -> dict[str, Any]:
 
 @task(cache_policy=NO_CACHE)  # no retries: a failed fine-tune is looked at, not repeated blindly
 def train_task(dataset: str, output_dir: str, params: FinetuneParams) -> dict[str, Any]:
-    from pipeline.sft import load_train_config, train
+    from pipeline.sft.finetune import load_train_config, train
 
     overrides = {
         "base_model": params.base_model, "method": params.method, "max_steps": params.max_steps,

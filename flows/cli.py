@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -174,14 +174,14 @@ def generate(
     With neither OPENAI_API_KEY nor --base-url set, a built-in offline teacher answers. Running the same
     command on the same --output-dir continues an interrupted run without paying for any answer twice.
     """
-    from pipeline.cache import ResponseCache, default_cache_path
-    from pipeline.cost import load_prices
-    from pipeline.endpoint import resolve_endpoint
-    from pipeline.generate import GenerateConfig
-    from pipeline.generate import generate as run_generate
-    from pipeline.provenance import project_cost
-    from pipeline.seeds import default_seed_path, load_seed_tasks
-    from pipeline.teacher import TeacherConfig
+    from flows.endpoint import resolve_endpoint
+    from pipeline.generation.config import GenerateConfig
+    from pipeline.generation.generate import generate as run_generate
+    from pipeline.generation.provenance import project_cost
+    from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
+    from pipeline.teacher.client import TeacherConfig
+    from pipeline.teacher.cost import load_prices
 
     seed_path = seed_tasks or default_seed_path()
     seeds = load_seed_tasks(seed_path)
@@ -243,7 +243,7 @@ def cache() -> None:
 @CACHE_PATH_OPTION
 def cache_info(cache_path: Path | None) -> None:
     """Show where the cache is and how many answers it holds."""
-    from pipeline.cache import ResponseCache, default_cache_path
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
 
     path = cache_path or default_cache_path()
     store = ResponseCache(path)
@@ -255,7 +255,7 @@ def cache_info(cache_path: Path | None) -> None:
 @CACHE_PATH_OPTION
 def cache_clear(cache_path: Path | None) -> None:
     """Delete every cached answer (run folders keep their own journals)."""
-    from pipeline.cache import ResponseCache, default_cache_path
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
 
     path = cache_path or default_cache_path()
     store = ResponseCache(path)
@@ -285,7 +285,7 @@ def teacher() -> None:
 )
 def simulate(host: str, port: int, seed: int, latency: float, rpm: int | None, require_key: str | None) -> None:
     """Serve the offline teacher: an OpenAI-compatible API on HOST:PORT that writes synthetic tasks."""
-    from pipeline.simulator import SimulatorConfig, serve
+    from pipeline.simulator.server import SimulatorConfig, serve
 
     serve(SimulatorConfig(seed=seed, latency_s=latency, rpm_limit=rpm, api_key=require_key), host=host, port=port)
 
@@ -326,7 +326,7 @@ def dedup(
     no_progress: bool,
 ) -> None:  # fmt: skip
     """Drop near-duplicate instructions from an Alpaca-format dataset (JSON list or JSONL), in file order."""
-    from pipeline.cleaning import dedup_file, sidecar_paths
+    from pipeline.quality.cleaning import dedup_file, sidecar_paths
 
     summary = dedup_file(input_path, output, seed_tasks, threshold, tokenizer, top_k, progress=not no_progress)
     rejected_path, summary_path = sidecar_paths(output)
@@ -371,9 +371,9 @@ def train(dataset: Path, output_dir: Path, config_path: Path | None, overwrite: 
     The model, its card (README.md) and eval.json/eval.md go to --output-dir. After a crash or Ctrl-C, the same
     command resumes from the newest checkpoint. See docs/training.md.
     """
-    from pipeline.sft import load_train_config
-    from pipeline.sft import train as run_train
-    from pipeline.sft_eval import render_eval
+    from pipeline.sft.eval import render_eval
+    from pipeline.sft.finetune import load_train_config
+    from pipeline.sft.finetune import train as run_train
 
     config = load_train_config(config_path, overrides)
     result = run_train(dataset, output_dir, config, overwrite=overwrite)
@@ -411,7 +411,7 @@ def dataset(
     run_dir: Path, validation_size: float, seed: int, license_id: str, repo_id: str | None, private: bool
 ) -> None:  # fmt: skip
     """Build RUN_DIR/dataset/: a Hugging Face DatasetDict, alpaca_data.json, parquet, JSONL, card and report."""
-    from pipeline.dataset import build_dataset, push_to_hub
+    from pipeline.dataset.build import build_dataset, push_to_hub
 
     summary = build_dataset(run_dir, validation_size=validation_size, seed=seed, license_id=license_id)
     splits = ", ".join(f"{name} {count:,}" for name, count in summary.splits.items())
@@ -425,21 +425,35 @@ def dataset(
 
 
 @main.command()
-@click.option("--num-instructions", "-n", type=click.IntRange(min=1), default=250, show_default=True,
-              help="Examples to keep.")
-@click.option("--output-dir", "-o", type=click.Path(path_type=Path), default=None,
-              help="Run folder; an existing run there is continued. [default: outputs/run-<date>-<time>]")
+@click.option(
+    "--num-instructions", "-n", type=click.IntRange(min=1), default=250, show_default=True, help="Examples to keep."
+)
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Run folder; an existing run there is continued. [default: outputs/run-<date>-<time>]",
+)
 @click.option("--model", default=None, help="Teacher model. [default: gpt-4o-mini; offline: simulated-teacher]")
 @click.option("--base-url", envvar="OPENAI_BASE_URL", default=None, help="API URL. [env: OPENAI_BASE_URL]")
 @click.option("--max-cost", type=click.FloatRange(min=0), default=None, help="US dollar budget of the generation.")
 @click.option("--base-model", default="smollm2-135m", show_default=True, help="Model to fine-tune.")
 @click.option("--method", type=click.Choice(["full", "lora", "qlora"]), default="lora", show_default=True)
-@click.option("--train-steps", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Optimizer steps of the fine-tune (a demo on CPU); see `train` for real runs.")
+@click.option(
+    "--train-steps",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Optimizer steps of the fine-tune (a demo on CPU); see `train` for real runs.",
+)
 @click.option("--skip-finetune", is_flag=True, help="Stop after the dataset.")
-@click.option("--dask-address", default=None,
-              help="Run the generation's batch tasks on this Dask scheduler (tcp://host:8786), or `local` for a "
-                   "local cluster. Needs the dask extra: pip install -e '.[dask]'.")
+@click.option(
+    "--dask-address",
+    default=None,
+    help="Run the generation's batch tasks on this Dask scheduler (tcp://host:8786), or `local` for a "
+    "local cluster. Needs the dask extra: pip install -e '.[dask]'.",
+)
 def run(num_instructions: int, output_dir: Path | None, model: str | None, base_url: str | None,
         max_cost: float | None, base_model: str, method: str, train_steps: int, skip_finetune: bool,
         dask_address: str | None) -> None:  # fmt: skip

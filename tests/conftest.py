@@ -24,7 +24,7 @@ def small_seed_path() -> Path:
 @pytest.fixture(scope="session")
 def teacher_server():
     """One offline teacher for the session; tests that inject faults use their own."""
-    from pipeline.simulator import SimulatorServer
+    from pipeline.simulator.server import SimulatorServer
 
     with SimulatorServer() as server:
         yield server
@@ -35,11 +35,11 @@ def request_hash():
     """The body hash the offline teacher records for request i of a run with default settings."""
     import json
 
-    from pipeline.generate import request_seed, stop_sequences
-    from pipeline.prompts import prompt_for_request
-    from pipeline.seeds import default_seed_path, load_seed_tasks
-    from pipeline.simulator import canonical_body
-    from pipeline.teacher import Teacher, TeacherConfig
+    from pipeline.generation.generate import request_seed, stop_sequences
+    from pipeline.generation.prompts import prompt_for_request
+    from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+    from pipeline.simulator.server import canonical_body
+    from pipeline.teacher.client import Teacher, TeacherConfig
 
     seeds = load_seed_tasks(default_seed_path())
 

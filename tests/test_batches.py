@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.batches import Generation, fetch_answers
-from pipeline.generate import GenerateConfig, generate
-from pipeline.seeds import default_seed_path, load_seed_tasks
-from pipeline.teacher import TeacherConfig
+from pipeline.generation.batches import Generation, fetch_answers
+from pipeline.generation.config import GenerateConfig
+from pipeline.generation.generate import generate
+from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+from pipeline.teacher.client import TeacherConfig
 
 SEEDS = load_seed_tasks(default_seed_path())
 CONFIG = GenerateConfig(num_instructions=120, max_concurrency=4)

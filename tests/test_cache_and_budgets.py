@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cache import ResponseCache, request_key
-from pipeline.cost import cost_usd, load_prices
-from pipeline.errors import InputDataError
-from pipeline.ratelimit import RateLimiter
-from pipeline.teacher import parse_duration
+from pipeline.core.errors import InputDataError
+from pipeline.teacher.cache import ResponseCache, request_key
+from pipeline.teacher.client import parse_duration
+from pipeline.teacher.cost import cost_usd, load_prices
+from pipeline.teacher.ratelimit import RateLimiter
 
 BODY = {"endpoint": "chat", "model": "m", "temperature": 1.0, "messages": [{"role": "user", "content": "hi"}]}
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from rouge_score import rouge_scorer
 
 from flows.cli import main
-from pipeline.dedup import rouge_tokens
-from pipeline.store import read_jsonl
+from pipeline.core.jsonio import read_jsonl
+from pipeline.generation.dedup import rouge_tokens
 
 RECORDS = [
     {"instruction": "Write a short poem about the rain in spring.", "input": "", "output": "Soft rain..."},

@@ -19,12 +19,13 @@ from click.testing import CliRunner
 from datasets import Features, load_dataset, load_from_disk
 
 from flows.cli import main
-from pipeline.dataset import FEATURES, build_dataset, load, push_to_hub, quality_flags, validation_indices
-from pipeline.errors import HubError, InputDataError, RunDirError
-from pipeline.generate import GenerateConfig, generate
-from pipeline.seeds import default_seed_path, load_seed_tasks
-from pipeline.store import read_jsonl
-from pipeline.teacher import TeacherConfig
+from pipeline.core.errors import HubError, InputDataError, RunDirError
+from pipeline.core.jsonio import read_jsonl
+from pipeline.dataset.build import FEATURES, build_dataset, load, push_to_hub, quality_flags, validation_indices
+from pipeline.generation.config import GenerateConfig
+from pipeline.generation.generate import generate
+from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+from pipeline.teacher.client import TeacherConfig
 
 KEPT = 60
 
@@ -331,7 +332,7 @@ def test_dataset_help_and_imports_stay_light() -> None:
         "import json, sys\nfrom click.testing import CliRunner\nfrom flows.cli import main\n"
         "result = CliRunner().invoke(main, ['dataset', '--help'])\nassert result.exit_code == 0, result.output\n"
         "light = sorted(m for m in ('datasets', 'matplotlib', 'pandas', 'pyarrow') if m in sys.modules)\n"
-        "import pipeline.dataset, pipeline.report, pipeline.card, pipeline.figures\n"
+        "import pipeline.dataset.build, pipeline.dataset.report, pipeline.dataset.card, pipeline.dataset.figures\n"
         "heavy = sorted(m for m in ('prefect', 'torch', 'transformers', 'matplotlib.pyplot') if m in sys.modules)\n"
         "print(json.dumps([light, heavy]))\n"
     )
@@ -343,6 +344,6 @@ def test_dataset_help_and_imports_stay_light() -> None:
     ("count", "bucket"), [(1, "n<1K"), (999, "n<1K"), (1_000, "1K<n<10K"), (52_002, "10K<n<100K")]
 )
 def test_size_category_uses_the_hubs_buckets(count: int, bucket: str) -> None:
-    from pipeline.card import size_category
+    from pipeline.dataset.card import size_category
 
     assert size_category(count) == bucket

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 from rouge_score.tokenize import tokenize
 
-from pipeline.dedup import RougeIndex, rouge_tokens
+from pipeline.generation.dedup import RougeIndex, rouge_tokens
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cache import ResponseCache
-from pipeline.errors import TeacherError
-from pipeline.generate import GenerateConfig, generate
-from pipeline.seeds import default_seed_path, load_seed_tasks
-from pipeline.simulator import SimulatorConfig, SimulatorServer
-from pipeline.store import read_jsonl
-from pipeline.teacher import TeacherConfig
+from pipeline.core.errors import TeacherError
+from pipeline.core.jsonio import read_jsonl
+from pipeline.generation.config import GenerateConfig
+from pipeline.generation.generate import generate
+from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+from pipeline.simulator.server import SimulatorConfig, SimulatorServer
+from pipeline.teacher.cache import ResponseCache
+from pipeline.teacher.client import TeacherConfig
 
 SEEDS = load_seed_tasks(default_seed_path())
 CONFIG = GenerateConfig(num_instructions=30, max_concurrency=4)
@@ -119,7 +120,7 @@ def test_api_key_reaches_no_file_cache_or_log(server, tmp_path: Path, caplog: py
 
 
 def test_a_teacher_that_only_writes_garbage_stops_the_run(server, tmp_path: Path) -> None:
-    from pipeline.errors import PipelineError
+    from pipeline.core.errors import PipelineError
 
     server.inject("garbage", count=5)  # one request at a time, so exactly the five answers that stall it
     config = GenerateConfig(num_instructions=30, max_concurrency=1, stall_requests=5)

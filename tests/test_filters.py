@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.filters import FilterConfig, check_example
-from pipeline.parse import parse_answer
-from pipeline.records import Example
+from pipeline.core.records import Example
+from pipeline.generation.filters import FilterConfig, check_example
+from pipeline.generation.parse import parse_answer
 
 
 def first_reason(raw: str, finish_reason: str = "stop") -> str | None:

@@ -20,8 +20,8 @@ from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from flows.alpaca import DATASET_ARTIFACT, alpaca_pipeline, generate_instructions, latest_dataset  # noqa: E402
 from flows.params import GenerateParams, PipelineParams  # noqa: E402
-from pipeline.simulator import SimulatorConfig, SimulatorServer  # noqa: E402
-from pipeline.store import read_jsonl  # noqa: E402
+from pipeline.core.jsonio import read_jsonl  # noqa: E402
+from pipeline.simulator.server import SimulatorConfig, SimulatorServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

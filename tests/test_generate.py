@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
-from pipeline.dedup import RougeIndex
-from pipeline.parse import TRUNCATED, UNPARSEABLE
-from pipeline.seeds import default_seed_path, load_seed_tasks
-from pipeline.store import read_jsonl
+from pipeline.core.jsonio import read_jsonl
+from pipeline.generation.dedup import RougeIndex
+from pipeline.generation.parse import TRUNCATED, UNPARSEABLE
+from pipeline.generation.seeds import default_seed_path, load_seed_tasks
 
 FILTER_REASONS = {
     "instruction_too_short", "instruction_too_long", "blocklisted_word", "write_a_program", "starts_with_punctuation",
@@ -93,7 +93,7 @@ def test_offline_default_starts_its_own_teacher(tmp_path: Path, no_openai_env) -
 
 
 def test_wrong_key_fails_fast_without_leaking_it(tmp_path: Path, no_openai_env) -> None:
-    from pipeline.simulator import SimulatorConfig, SimulatorServer
+    from pipeline.simulator.server import SimulatorConfig, SimulatorServer
 
     secret = "sk-test-very-secret-0123456789"
     with SimulatorServer(SimulatorConfig(api_key="sk-the-right-one")) as server:

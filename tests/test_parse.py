@@ -6,8 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.parse import _SEPARATOR, TRUNCATED, UNPARSEABLE, normalize_input, parse_answer, strip_separators
-from pipeline.records import Example
+from pipeline.core.records import Example
+from pipeline.generation.parse import (
+    _SEPARATOR,
+    TRUNCATED,
+    UNPARSEABLE,
+    normalize_input,
+    parse_answer,
+    strip_separators,
+)
 
 COMPLETION = """ Name three rivers that flow through Germany.
 4. Input:

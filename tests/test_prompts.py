@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.prompts import PROMPT_VERSION, build_prompt, load_template, prompt_for_request, sample_demonstrations
-from pipeline.seeds import load_seed_tasks
+from pipeline.generation.prompts import (
+    PROMPT_VERSION,
+    build_prompt,
+    load_template,
+    prompt_for_request,
+    sample_demonstrations,
+)
+from pipeline.generation.seeds import load_seed_tasks
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"  # UPDATE_GOLDEN=1 pytest tests/test_prompts.py rewrites them

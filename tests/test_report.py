@@ -10,10 +10,9 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from pipeline import figures
-from pipeline.dataset import build_dataset
-from pipeline.generate import GenerateConfig, generate
-from pipeline.report import (
+from pipeline.dataset import figures
+from pipeline.dataset.build import build_dataset
+from pipeline.dataset.report import (
     FIGURES,
     INLINE_WIDTH,
     REPORT_MD,
@@ -22,9 +21,11 @@ from pipeline.report import (
     request_progress,
     top_verbs,
 )
-from pipeline.seeds import load_seed_tasks
-from pipeline.teacher import TeacherConfig
-from pipeline.verbs import verb_object
+from pipeline.dataset.verbs import verb_object
+from pipeline.generation.config import GenerateConfig
+from pipeline.generation.generate import generate
+from pipeline.generation.seeds import load_seed_tasks
+from pipeline.teacher.client import TeacherConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.simulator import SimulatorConfig, SimulatorServer
-from pipeline.store import read_jsonl
+from pipeline.core.jsonio import read_jsonl
+from pipeline.simulator.server import SimulatorConfig, SimulatorServer
 
 RUN_SEED = 3
 

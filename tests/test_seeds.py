@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dedup import RougeIndex
-from pipeline.errors import InputDataError
-from pipeline.filters import check_example
-from pipeline.seeds import default_seed_path, load_seed_tasks
+from pipeline.core.errors import InputDataError
+from pipeline.generation.dedup import RougeIndex
+from pipeline.generation.filters import check_example
+from pipeline.generation.seeds import default_seed_path, load_seed_tasks
 
 
 def test_self_instruct_format_loads(small_seed_path: Path) -> None:

@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
-from pipeline.errors import InputDataError, PipelineError, RunDirError
-from pipeline.sft import TrainConfig, build_trainer, load_train_config, train
-from pipeline.sft_data import PROMPT_INPUT, PROMPT_NO_INPUT, format_prompt, load_sft_data, to_prompt_completion
-from pipeline.split import held_out
+from pipeline.core.errors import InputDataError, PipelineError, RunDirError
+from pipeline.core.split import held_out
+from pipeline.sft.data import PROMPT_INPUT, PROMPT_NO_INPUT, format_prompt, load_sft_data, to_prompt_completion
+from pipeline.sft.finetune import TrainConfig, build_trainer, load_train_config, train
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -357,7 +357,7 @@ def test_bad_models_and_output_dirs(tiny_model: Path, alpaca_json: Path, tmp_pat
 def test_smollm2_without_the_wheel_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     from importlib import metadata
 
-    from pipeline import sft_model
+    from pipeline.sft import model as sft_model
 
     def missing(name: str) -> None:
         raise metadata.PackageNotFoundError(name)
@@ -546,7 +546,7 @@ def test_smollm2_lora_lowers_validation_loss(tmp_path: Path, monkeypatch: pytest
     assert validation["fine_tuned_loss"] < 0.8 * validation["base_loss"], validation  # measured: 2.10 -> 0.47
     from transformers import AutoModelForCausalLM
 
-    from pipeline.sft_model import resolve_base_model
+    from pipeline.sft.model import resolve_base_model
 
     cache = tmp_path / "models" / "smollm2-135m"
     converted_at = (cache / "model.safetensors").stat().st_mtime

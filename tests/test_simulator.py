@@ -16,10 +16,10 @@ import pytest
 from rapidfuzz.distance import LCSseq
 from rouge_score import rouge_scorer
 
-from pipeline import simulator_grammar as grammar
-from pipeline.prompts import build_prompt
-from pipeline.records import Example, SeedTask
-from pipeline.simulator import (
+from pipeline.core.records import Example, SeedTask
+from pipeline.generation.prompts import build_prompt
+from pipeline.simulator import grammar
+from pipeline.simulator.server import (
     DEFAULT_MODEL,
     SimulatorConfig,
     SimulatorServer,
@@ -375,7 +375,7 @@ def test_serve_runs_until_interrupted() -> None:
     with socket.socket() as probe:  # a port that is free right now
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code = f"from pipeline.simulator import SimulatorConfig, serve; serve(SimulatorConfig(), port={port})"
+    code = f"from pipeline.simulator.server import SimulatorConfig, serve; serve(SimulatorConfig(), port={port})"
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
@@ -404,9 +404,9 @@ def test_answers_do_not_depend_on_the_process_hash_seed() -> None:
 
     code = (
         "import hashlib\n"
-        "from pipeline.prompts import prompt_for_request\n"
-        "from pipeline.seeds import default_seed_path, load_seed_tasks\n"
-        "from pipeline.simulator import DEFAULT_CONFIG, answer_rng, generate_answer\n"
+        "from pipeline.generation.prompts import prompt_for_request\n"
+        "from pipeline.generation.seeds import default_seed_path, load_seed_tasks\n"
+        "from pipeline.simulator.server import DEFAULT_CONFIG, answer_rng, generate_answer\n"
         "seeds = load_seed_tasks(default_seed_path())\n"
         "digest = hashlib.sha256()\n"
         "for i in range(400):\n"
@@ -415,8 +415,13 @@ def test_answers_do_not_depend_on_the_process_hash_seed() -> None:
         "print(digest.hexdigest())\n"
     )
     digests = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout  # fmt: skip
         for seed in ("1", "2", "3")
     }
     assert len(digests) == 1

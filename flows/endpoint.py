@@ -1,0 +1,34 @@
+"""Where the teacher lives: a server the user names, OpenAI itself, or the built-in offline simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pipeline.teacher.client import OPENAI_BASE_URL
+
+LOCAL_SERVER_KEY = "not-needed"  # local servers (vLLM, llama.cpp, Ollama) want some non-empty key
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    base_url: str
+    api_key: str
+    model: str | None  # a model the endpoint serves when the user named none
+    offline: bool  # True when the built-in simulator answers
+
+
+@contextmanager
+def resolve_endpoint(base_url: str | None, api_key: str | None) -> Iterator[Endpoint]:
+    """Pick the teacher from what the user set; with neither a base URL nor a key, start the offline simulator.
+
+    The key is only ever passed on to the client; callers must not log the Endpoint's `api_key`.
+    """
+    if base_url or api_key:
+        yield Endpoint(base_url or OPENAI_BASE_URL, api_key or LOCAL_SERVER_KEY, None, False)
+        return
+    from pipeline.simulator.server import DEFAULT_MODEL, SimulatorServer  # the server library loads only offline
+
+    with SimulatorServer() as server:
+        yield Endpoint(server.base_url, LOCAL_SERVER_KEY, DEFAULT_MODEL, True)

@@ -1,0 +1,1 @@
+"""Seed tasks to kept examples: prompts, parsing, quality rules, exact ROUGE-L novelty, and the engine."""

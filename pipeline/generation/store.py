@@ -1,0 +1,170 @@
+"""The run folder: manifest, append-only JSONL journals (responses, kept, rejected) and stats.
+
+`responses.jsonl` is the source of truth: every teacher answer is appended and fsynced the moment it
+arrives, in any order. `kept.jsonl` and `rejected.jsonl` are derived from it by processing answers in
+request order, so on resume they are rebuilt by replaying the journal: a crash at any point loses at most
+the answers that had not arrived yet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.errors import RunDirError
+from pipeline.core.jsonio import append_durably, cut_torn_tail, read_jsonl, write_json_atomic
+from pipeline.core.runfiles import CHECKPOINT, KEPT, MANIFEST, PARTS, REJECTED, RESPONSES, STATS
+
+log = logging.getLogger(__name__)
+
+
+class RunStore:
+    """Owns the files of one run folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._responses: Any = None
+        self._derived: dict[str, Any] = {}
+
+    def manifest(self) -> dict[str, Any] | None:
+        path = self.root / MANIFEST
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def open(self, manifest: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any] | None:
+        """Start or continue the run here; returns the last checkpoint, if any (answers: `iter_responses`).
+
+        `identity` is what fixes the result (seed file, prompt, decoding, filters...). Continuing a run with
+        another identity would mix two datasets in one folder, so it is refused.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise RunDirError(f"{self.root} is a file; the output must be a folder")
+        previous = self.manifest()
+        if previous is None and self.root.exists() and any(self.root.iterdir()):
+            raise RunDirError(f"{self.root} is not empty and holds no run (no {MANIFEST}); pass a new --output-dir")
+        if previous is not None and previous.get("identity") != identity:
+            changed = _differences(previous.get("identity", {}), identity)
+            raise RunDirError(
+                f"{self.root} holds a run made with other settings ({'; '.join(changed)}); continuing it would mix "
+                "two datasets. Use the run's original settings, or pass a new --output-dir"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        if previous is not None:
+            manifest = {
+                **manifest,
+                "created_at": previous.get("created_at"),
+                "sessions": previous.get("sessions", 1) + 1,
+            }
+        write_json_atomic(self.root / MANIFEST, {**manifest, "identity": identity})
+        # Drop a line torn by a crash, fold the batch fetchers' parts in, then append from here on.
+        cut_torn_tail(self.root / RESPONSES)
+        self._responses = open(self.root / RESPONSES, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        for path in sorted((self.root / PARTS).glob("part-*.jsonl")):
+            append_durably(self._responses, read_jsonl(path, recover_tail=True))
+            path.unlink()  # now in responses.jsonl
+        checkpoint = self._usable_checkpoint() if previous is not None else None
+        for name in (KEPT, REJECTED):  # derived: cut back to the checkpoint, the rest is rebuilt by replay
+            path = self.root / name
+            if checkpoint is None or not path.exists():
+                path.write_bytes(b"")
+            else:
+                os.truncate(path, checkpoint["bytes"][name])
+            self._derived[name] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        return checkpoint
+
+    def iter_responses(self) -> Iterator[dict[str, Any]]:
+        """Every journaled answer, streamed (a 52K run's journal is ~30 MB of JSON)."""
+        path = self.root / RESPONSES
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise RunDirError(f"{path}:{number}: invalid JSON ({error.msg}); the journal is damaged") from None
+
+    def _usable_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint, unless the derived files are shorter than it says (then replay from the start)."""
+        path = self.root / CHECKPOINT
+        if not path.exists():
+            return None
+        checkpoint = json.loads(path.read_text(encoding="utf-8"))
+        for name in (KEPT, REJECTED):
+            derived = self.root / name
+            if not derived.exists() or derived.stat().st_size < checkpoint["bytes"][name]:
+                log.warning("%s is shorter than %s says; rebuilding it from the journal", derived, CHECKPOINT)
+                return None
+        return checkpoint
+
+    def write_checkpoint(self, state: dict[str, Any]) -> None:
+        """Make kept/rejected durable, then record where they end together with the processing state."""
+        sizes = {}
+        for name, handle in self._derived.items():
+            handle.flush()
+            os.fsync(handle.fileno())
+            sizes[name] = os.fstat(handle.fileno()).st_size
+        write_json_atomic(self.root / CHECKPOINT, {**state, "bytes": sizes})
+
+    def read_parts(self, skip: set[str] = frozenset()) -> list[dict[str, Any]]:
+        """Answers journaled by batch fetchers (`responses/part-*.jsonl`), except the parts named in `skip`."""
+        records = []
+        for path in sorted((self.root / PARTS).glob("part-*.jsonl")):
+            if path.name not in skip:
+                records += read_jsonl(path, recover_tail=True)
+        return records
+
+    def part_names(self) -> set[str]:
+        return {path.name for path in (self.root / PARTS).glob("part-*.jsonl")}
+
+    def journal_response(self, record: dict[str, Any]) -> None:
+        """Append one teacher answer durably: paid work is never lost."""
+        append_durably(self._responses, [record])
+
+    def append(self, name: str, record: dict[str, Any]) -> None:
+        self._derived[name].write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def sync(self) -> None:
+        for handle in self._derived.values():
+            handle.flush()
+
+    def write_stats(self, stats: dict[str, Any]) -> None:
+        write_json_atomic(self.root / STATS, stats)
+
+    def close(self) -> None:
+        for handle in [self._responses, *self._derived.values()]:
+            if handle is not None:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+        self._responses = None
+        self._derived.clear()
+
+
+class PartWriter:
+    """An append-only journal of one batch fetcher: a part file that no other process writes."""
+
+    def __init__(self, root: str | Path, name: str) -> None:
+        folder = Path(root) / PARTS
+        folder.mkdir(parents=True, exist_ok=True)
+        self._handle = open(folder / f"part-{name}.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def journal_response(self, record: dict[str, Any]) -> None:
+        append_durably(self._handle, [record])
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changed

@@ -1,0 +1,1 @@
+"""Cleaning existing instruction datasets with generation's rules."""

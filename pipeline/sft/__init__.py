@@ -1,0 +1,1 @@
+"""Supervised fine-tuning on a dataset (TRL / PEFT); torch and transformers load only inside functions."""
