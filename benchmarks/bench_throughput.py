@@ -17,9 +17,10 @@ from pathlib import Path
 
 from pipeline.core.records import TeacherResponse
 from pipeline.generation.config import GenerateConfig
-from pipeline.generation.generate import generate, request_seed
+from pipeline.generation.generate import generate
 from pipeline.generation.parse import parse_answer
-from pipeline.generation.processing import Processor
+from pipeline.generation.processing import GenerateStats, Processor
+from pipeline.generation.prompts import request_prompt, request_seed
 from pipeline.generation.seeds import default_seed_path, load_seed_tasks
 from pipeline.generation.store import RunStore
 from pipeline.simulator.server import DEFAULT_CONFIG, SimulatorConfig, SimulatorServer, answer_rng, generate_answer
@@ -40,27 +41,26 @@ def processing_cost(pool_size: int, answers: int, root: Path) -> tuple[float, in
     also the pool size reached, the ms of that spent in the novelty check, and how many checks ran."""
     seeds = load_seed_tasks(default_seed_path())
     config = GenerateConfig(num_instructions=10**9)
-    teacher = TeacherConfig(model="simulated-teacher")
     store = RunStore(root)
     store.open({}, {})
-    loop = Processor(config, teacher, seeds, store, {})
+    processor = Processor(config, seeds, store, GenerateStats())
     request = 0
 
     def answer(index: int) -> tuple[object, TeacherResponse]:
-        prompt = loop.prompt(index)
+        prompt = request_prompt(seeds, config, index)
         text, finish = generate_answer(
             prompt.text, answer_rng(prompt.text, request_seed(0, index), 0), DEFAULT_CONFIG, True
         )
         return prompt, TeacherResponse(text, finish, 500, 1500, "simulated-teacher", None, 0.0)
 
-    while len(loop.index) < pool_size:  # fill the pool the way a run would
+    while len(processor.index) < pool_size:  # fill the pool the way a run would
         prompt, response = answer(request)
         for item in parse_answer(response.text, response.finish_reason, prompt.first_index):
             if item.example is not None:
-                loop.index.add_if_novel(item.example.instruction)
+                processor.index.add_if_novel(item.example.instruction)
         request += 1
     batch = [(index, *answer(index)) for index in range(request, request + answers)]  # the teacher's work
-    check, novelty = loop.index.add_if_novel, {"seconds": 0.0, "checks": 0}
+    check, novelty = processor.index.add_if_novel, {"seconds": 0.0, "checks": 0}
 
     def timed_check(instruction: str, top_k: int = 10) -> object:  # the novelty check's share of the time
         started = time.perf_counter()
@@ -69,13 +69,13 @@ def processing_cost(pool_size: int, answers: int, root: Path) -> tuple[float, in
         novelty["checks"] += 1
         return verdict
 
-    loop.index.add_if_novel = timed_check
+    processor.index.add_if_novel = timed_check
     started = time.perf_counter()
-    for index, prompt, response in batch:
-        loop.process(index, prompt, response)
+    for index, _, response in batch:
+        processor.process(index, response)
     elapsed = time.perf_counter() - started
     store.close()
-    return 1e3 * elapsed / answers, len(loop.index), 1e3 * novelty["seconds"] / answers, novelty["checks"]
+    return 1e3 * elapsed / answers, len(processor.index), 1e3 * novelty["seconds"] / answers, novelty["checks"]
 
 
 def main() -> None:

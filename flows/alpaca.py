@@ -52,7 +52,7 @@ def _seed_path(params: GenerateParams) -> Path:
     return Path(params.seed_tasks) if params.seed_tasks else default_seed_path()
 
 
-def _user_error(task: Any, task_run: Any, state: Any) -> bool:
+def _retry_can_fix(task: Any, task_run: Any, state: Any) -> bool:
     """Retry a batch only for failures a retry can fix; a bad key or model fails the run at once."""
     try:
         state.result()
@@ -63,11 +63,11 @@ def _user_error(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_user_error, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_can_fix, cache_policy=NO_CACHE)
 def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list[int]) -> dict[str, int]:
     """Fetch one range of requests (many in flight) into its own journal part of the run folder."""
     from flows.endpoint import LOCAL_SERVER_KEY
-    from pipeline.generation.batches import fetch_answers
+    from pipeline.generation.fetch import fetch_batch as fetch_into_part
     from pipeline.generation.seeds import load_seed_tasks
     from pipeline.teacher.cache import ResponseCache, default_cache_path
 
@@ -76,7 +76,7 @@ def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list
     try:
         api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_SERVER_KEY  # from the worker, never a parameter
         seeds = load_seed_tasks(_seed_path(params))
-        return fetch_answers(config, teacher, api_key, seeds, params.output_dir, indices, cache)
+        return fetch_into_part(config, teacher, api_key, seeds, params.output_dir, indices, cache)
     finally:
         if cache is not None:
             cache.close()
@@ -84,9 +84,9 @@ def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list
 
 @flow(name="generate-instructions")
 def generate_instructions(params: GenerateParams) -> dict[str, Any]:
-    """Bootstrap examples into params.output_dir in rounds of parallel batch tasks."""
+    """Bootstrap examples into params.output_dir: the engine says what to fetch, batch tasks fetch it in parallel."""
     from flows.endpoint import resolve_endpoint
-    from pipeline.generation.batches import Generation
+    from pipeline.generation.engine import Engine
     from pipeline.generation.seeds import load_seed_tasks
     from pipeline.teacher.cost import load_prices
 
@@ -98,50 +98,40 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
             logger.info("No OPENAI_API_KEY or base URL: the built-in offline teacher answers at %s", endpoint.base_url)
         model = params.model or endpoint.model or "gpt-4o-mini"
         config, teacher = _configs(params, endpoint.base_url, model)
-        generation = Generation(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(None))
-        progress = create_progress_artifact(
-            0.0, key="alpaca-generation-progress", description=f"Generating {params.num_instructions:,} examples"
-        )
+        engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(None))
+        progress = create_progress_artifact(0.0, key="alpaca-generation-progress", description="Starting")
         try:
-            while True:
-                stats = generation.advance()
-                spent = f", ${stats.cost_usd:.2f} spent" if stats.cost_usd is not None else ""
-                update_progress_artifact(
-                    progress, min(100.0, 100.0 * stats.kept / params.num_instructions),
-                    description=f"{stats.kept:,} / {params.num_instructions:,} kept, {stats.answers:,} answers{spent}",
-                )  # fmt: skip
-                if stats.stopped:
-                    break
-                indices = generation.missing(params.batch_requests * params.parallel_batches)
-                if not indices:
-                    stats.stopped = "max_requests"
-                    break
-                batches = [
-                    indices[i : i + params.batch_requests] for i in range(0, len(indices), params.batch_requests)
-                ]
-                futures = [fetch_batch.submit(params, endpoint.base_url, model, batch) for batch in batches]
-                for future in futures:
-                    future.result()
+            while not (stats := engine.advance()).stopped:
+                _show_progress(progress, stats, params.num_instructions)
+                indices = engine.wanted(params.batch_requests * params.parallel_batches)
+                size = params.batch_requests
+                futures = [fetch_batch.submit(params, endpoint.base_url, model, indices[i : i + size])
+                           for i in range(0, len(indices), size)]  # fmt: skip
+                engine.add_retries(sum(future.result()["retries"] for future in futures))
         finally:
-            generation.close()
-    summary = stats.to_dict()
-    rows = [
-        {"measure": name, "value": summary[name]}
-        for name in (
-            "kept",
-            "candidates",
-            "answers",
-            "keep_rate",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost_usd",
-            "stopped",
-        )
-    ]
-    rows += [{"measure": f"rejected: {reason}", "value": count} for reason, count in summary["rejected"].items()]
-    create_table_artifact(rows, key="alpaca-generation-stats", description=f"Run folder `{params.output_dir}`")
+            engine.close()
+    _show_progress(progress, stats, params.num_instructions)
+    _publish_stats(stats.to_dict(), params.output_dir)
     logger.info("kept %d of %d candidates into %s", stats.kept, stats.candidates, params.output_dir)
     return {"run_dir": str(Path(params.output_dir).resolve()), "kept": stats.kept, "stopped": stats.stopped}
+
+
+def _show_progress(progress: Any, stats: Any, target: int) -> None:
+    spent = f", ${stats.cost_usd:.2f} spent" if stats.cost_usd is not None else ""
+    update_progress_artifact(
+        progress, min(100.0, 100.0 * stats.kept / target),
+        description=f"{stats.kept:,} / {target:,} kept, {stats.answers:,} answers used{spent}",
+    )  # fmt: skip
+
+
+def _publish_stats(summary: dict[str, Any], run_dir: str) -> None:
+    """The generation's counters as a table artifact: the same ones stats.json holds."""
+    measures = ("kept", "added", "candidates", "answers", "keep_rate", "received", "paid_requests", "new_requests",
+                "cache_hits", "paid_prompt_tokens", "paid_completion_tokens", "cost_usd", "retries", "elapsed_s",
+                "stopped")  # fmt: skip
+    rows = [{"measure": name, "value": summary[name]} for name in measures]
+    rows += [{"measure": f"rejected: {reason}", "value": count} for reason, count in summary["rejected"].items()]
+    create_table_artifact(rows, key="alpaca-generation-stats", description=f"Run folder `{Path(run_dir).resolve()}`")
 
 
 @task(cache_policy=NO_CACHE)

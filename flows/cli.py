@@ -218,13 +218,16 @@ def generate(
     finally:
         if cache is not None:
             cache.close()
-    if stats.finished and stats.new_requests == 0:
+    if stats.finished and stats.added == 0:
         click.echo(f"Nothing to do: the run in {run_dir} is already complete ({stats.kept} examples).")
+    elif stats.added < stats.kept:
+        click.echo(f"Added {stats.added} examples to the {stats.kept - stats.added} the run had.")
     rejected = ", ".join(f"{reason} {count}" for reason, count in stats.rejected.most_common())
-    tokens = stats.prompt_tokens + stats.completion_tokens
+    tokens = stats.paid_prompt_tokens + stats.paid_completion_tokens
     spent = f", ${stats.cost_usd:.4f}" if stats.cost_usd is not None else ""
-    click.echo(f"Kept {stats.kept} of {stats.candidates} candidates from {stats.answers} answers ({tokens:,} tokens"
-               f"{spent}; {stats.new_requests} new requests, {stats.cache_hits} from cache).")  # fmt: skip
+    click.echo(f"Kept {stats.kept} of {stats.candidates} candidates from {stats.answers} answers "
+               f"({stats.new_requests} new requests in this session, {stats.cache_hits} from cache; "
+               f"{stats.paid_requests} paid in all, {tokens:,} tokens{spent}).")  # fmt: skip
     click.echo(f"Rejected: {rejected or 'none'}.")
     if stats.stopped == "max_cost":
         click.echo(f"Stopped at the --max-cost budget of ${max_cost}: run again with a higher --max-cost to continue.")

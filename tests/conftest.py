@@ -35,8 +35,7 @@ def request_hash():
     """The body hash the offline teacher records for request i of a run with default settings."""
     import json
 
-    from pipeline.generation.generate import request_seed, stop_sequences
-    from pipeline.generation.prompts import prompt_for_request
+    from pipeline.generation.prompts import prompt_for_request, request_seed, stop_sequences
     from pipeline.generation.seeds import default_seed_path, load_seed_tasks
     from pipeline.simulator.server import canonical_body
     from pipeline.teacher.client import Teacher, TeacherConfig

@@ -65,6 +65,8 @@ def _modules(*stages: str) -> str:
         (_modules("core", "teacher", "generation", "simulator", "quality"), (*ORCHESTRATION_AND_TRAINING, "datasets")),
         (_modules("sft"), (*ORCHESTRATION_AND_TRAINING, "datasets")),  # the training stack loads when train() runs
         (_modules("dataset"), ORCHESTRATION_AND_TRAINING),
+        # Using answers is pure: the engine and its processing do not load the HTTP client.
+        ("pipeline.generation.engine, pipeline.generation.processing", ("openai", "httpx")),
     ],
 )
 def test_library_modules_do_not_import_prefect_or_the_training_stack(modules: str, absent: tuple[str, ...]) -> None:

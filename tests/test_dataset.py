@@ -194,7 +194,12 @@ def test_card_metadata_parses_and_its_counts_equal_the_stats(built: Path) -> Non
         assert f"| `{reason}` | {count:,} |" in body
     assert f"| Candidate examples parsed | {stats['candidates']:,} |" in body
     assert f"| Kept | {stats['kept']:,} (" in body
-    assert f"| Prompt / completion tokens | {stats['prompt_tokens']:,} / {stats['completion_tokens']:,} |" in body
+    used = f"{stats['prompt_tokens']:,} / {stats['completion_tokens']:,}"
+    assert f"| Prompt / completion tokens of the answers used | {used} |" in body
+    paid = f"{stats['paid_prompt_tokens']:,} / {stats['paid_completion_tokens']:,}"
+    assert f"| Prompt / completion tokens paid for | {paid} (every answer paid, used or not) |" in body
+    answered = len((built / "responses.jsonl").read_text().splitlines())
+    assert f"| Teacher requests answered | {answered:,} ({stats['paid_requests']:,} paid," in body
     assert manifest["seed_tasks"]["sha256"] in body and manifest["created_at"] in body
     assert "`simulated-teacher` for" in body and "temperature 1.0, top_p 1.0" in body and "above 0.7" in body
     for figure in ("lengths", "rouge", "verbs", "keep_rate", "rejects"):

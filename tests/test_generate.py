@@ -135,9 +135,36 @@ def test_changed_settings_on_an_existing_run_are_refused(teacher_server, tmp_pat
 def test_a_larger_target_extends_a_finished_run(teacher_server, tmp_path: Path, no_openai_env) -> None:
     small, large = tmp_path / "small", tmp_path / "large"
     assert run_cli("-n", "20", "-o", str(small), "--no-cache", *at(teacher_server))[0] == 0
-    assert run_cli("-n", "50", "-o", str(small), "--no-cache", *at(teacher_server))[0] == 0
+    code, output = run_cli("-n", "50", "-o", str(small), "--no-cache", *at(teacher_server))
+    assert code == 0 and "Added 30 examples to the 20 the run had." in output and "Nothing to do" not in output
     assert run_cli("-n", "50", "-o", str(large), "--no-cache", *at(teacher_server))[0] == 0
-    assert (small / "kept.jsonl").read_bytes() == (large / "kept.jsonl").read_bytes()
+    for name in ("kept.jsonl", "rejected.jsonl"):  # the answer cut short at 20 went on where it stopped
+        assert (small / name).read_bytes() == (large / name).read_bytes()
+    extended, whole = (json.loads((folder / "stats.json").read_text()) for folder in (small, large))
+    assert extended["candidates"] == whole["candidates"] and extended["answers"] == whole["answers"]
+
+
+def test_the_checkpoint_moves_with_the_run_so_a_rerun_replays_nothing(teacher_server, tmp_path: Path,
+                                                                      no_openai_env) -> None:  # fmt: skip
+    out = tmp_path / "run"
+    assert run_cli("-n", "45", "-o", str(out), "--no-cache", *at(teacher_server))[0] == 0
+    checkpoint = json.loads((out / "checkpoint.json").read_text())
+    stats = json.loads((out / "stats.json").read_text())
+    assert checkpoint["stats"]["kept"] == 45 and checkpoint["next_index"] == stats["answers"] - 1  # cut short
+    assert checkpoint["next_position"] > 0
+    code, output = run_cli("-n", "45", "-o", str(out), "--no-cache", *at(teacher_server))
+    assert code == 0 and "Nothing to do" in output
+    rerun = json.loads((out / "stats.json").read_text())
+    assert rerun["added"] == rerun["new_requests"] == 0 and rerun["kept"] == 45  # nothing was replayed
+    assert rerun["received"] == stats["received"] and rerun["paid_requests"] == stats["paid_requests"]
+
+
+def test_a_small_run_asks_only_for_what_it_needs(teacher_server, tmp_path: Path, no_openai_env) -> None:
+    out = tmp_path / "run"
+    assert run_cli("-n", "100", "-o", str(out), "--no-cache", "--concurrency", "16", *at(teacher_server))[0] == 0
+    stats = json.loads((out / "stats.json").read_text())
+    # The window holds what the keep rate so far says the target needs (plus 10%), not 16 requests to the end.
+    assert stats["received"] <= stats["answers"] + 2, stats
 
 
 def test_a_folder_with_other_files_is_not_used(tmp_path: Path, no_openai_env) -> None:

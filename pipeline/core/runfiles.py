@@ -2,7 +2,7 @@
 
 MANIFEST = "manifest.json"
 RESPONSES = "responses.jsonl"
-PARTS = "responses"  # folder of part-*.jsonl journals, one per batch fetcher (see pipeline/generation/batches.py)
+PARTS = "responses"  # folder of part-*.jsonl journals, one per batch fetcher (see pipeline/generation/fetch.py)
 KEPT = "kept.jsonl"
 REJECTED = "rejected.jsonl"
 STATS = "stats.json"

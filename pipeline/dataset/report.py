@@ -119,17 +119,25 @@ def run_summary(run: FinishedRun, splits: Mapping[str, int]) -> list[tuple[str, 
     rejected = sum(stats.get("rejected", {}).values())
     candidates = stats.get("candidates", 0)
     cost = stats.get("cost_usd")
+    paid_prompt, paid_completion = stats.get("paid_prompt_tokens", 0), stats.get("paid_completion_tokens", 0)
     return [
         (
             "Teacher requests answered",
-            f"{run.responses:,} ({stats.get('paid_requests', 0):,} paid, the rest from the response cache)",
+            f"{stats.get('received', 0):,} ({stats.get('paid_requests', 0):,} paid, the rest from the response cache)",
         ),
         ("Answers used, in request order", f"{stats.get('answers', 0):,}"),
         ("Candidate examples parsed", f"{candidates:,}"),
         ("Kept", f"{stats.get('kept', 0):,} ({stats.get('keep_rate', 0.0):.1%} of candidates)"),
         ("Rejected", f"{rejected:,} ({rejected / max(candidates, 1):.1%} of candidates)"),
         ("Examples in the dataset", " + ".join(f"{name} {count:,}" for name, count in splits.items())),
-        ("Prompt / completion tokens", f"{stats.get('prompt_tokens', 0):,} / {stats.get('completion_tokens', 0):,}"),
+        (
+            "Prompt / completion tokens paid for",
+            f"{paid_prompt:,} / {paid_completion:,} (every answer paid, used or not)",
+        ),
+        (
+            "Prompt / completion tokens of the answers used",
+            f"{stats.get('prompt_tokens', 0):,} / {stats.get('completion_tokens', 0):,}",
+        ),
         ("Cost", f"${cost:,.4f}" if cost is not None else "unknown (no price known for the teacher model)"),
         ("Run finished", "yes" if stats.get("finished") else f"no (stopped: {stats.get('stopped') or 'interrupted'})"),
     ]

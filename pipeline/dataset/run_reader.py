@@ -40,7 +40,6 @@ class FinishedRun:
     stats: dict[str, Any]
     kept: tuple[dict[str, Any], ...]
     rejected: tuple[dict[str, Any], ...]
-    responses: int  # answers journaled, including any fetched past the point where the run stopped
     notes: tuple[str, ...]  # recoveries and inconsistencies, worded for a reader of the dataset card
 
 
@@ -68,11 +67,10 @@ def read_run(run_dir: str | Path) -> FinishedRun:
     if not kept:
         raise RunDirError(f"{root / KEPT} holds no examples, so there is no dataset to build")
     rejected = _read_journal(root / REJECTED, REJECTED_FIELDS, notes)
-    responses = len(read_jsonl(root / RESPONSES, recover_tail=True))
     _check_counts(stats, kept, rejected, notes)
     for note in notes:
         log.warning("%s", note)
-    return FinishedRun(root, manifest, stats, tuple(kept), tuple(rejected), responses, tuple(notes))
+    return FinishedRun(root, manifest, stats, tuple(kept), tuple(rejected), tuple(notes))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from string import Template
+from typing import TYPE_CHECKING
 
 from pipeline.core.records import Example, SeedTask
+
+if TYPE_CHECKING:
+    from pipeline.generation.config import GenerateConfig
 
 PROMPT_VERSION = "bootstrap-v1"  # names the template files; bump it when their text changes
 NO_INPUT = "<noinput>"  # what a demonstration shows when a task needs no input (Alpaca's marker)
@@ -31,6 +36,11 @@ class BootstrapPrompt:
     demonstrations: tuple[str, ...]  # ids of the seed tasks shown
     first_index: int  # number of the first task the teacher writes
     num_tasks: int  # the list length the prompt asks for
+
+
+def first_task_number(num_demonstrations: int) -> int:
+    """The number of the first task the teacher writes: the one after the demonstrations."""
+    return num_demonstrations + 1
 
 
 def format_demonstration(number: int, example: Example) -> str:
@@ -62,7 +72,7 @@ def build_prompt(
         raise ValueError(f"num_tasks ({num_tasks}) must exceed the number of demonstrations ({len(demonstrations)})")
     header = Template(load_template(f"{version}.txt")).substitute(num_tasks=num_tasks)
     blocks = [format_demonstration(n, seed.example) for n, seed in enumerate(demonstrations, start=1)]
-    first_index = len(demonstrations) + 1
+    first_index = first_task_number(len(demonstrations))
     text = header
     for block in blocks:
         text += f"{BLOCK_SEPARATOR}\n{block}\n"
@@ -87,3 +97,20 @@ def prompt_for_request(
 ) -> BootstrapPrompt:
     """The prompt of request `request_index` of a run."""
     return build_prompt(sample_demonstrations(seeds, k, request_rng(run_seed, request_index)), num_tasks)
+
+
+def request_prompt(seeds: Sequence[SeedTask], config: GenerateConfig, request_index: int) -> BootstrapPrompt:
+    """The prompt of request `request_index` of a run with these settings."""
+    return prompt_for_request(
+        seeds, config.run_seed, request_index, config.num_demonstrations, config.tasks_per_request
+    )
+
+
+def stop_sequences(tasks_per_request: int) -> list[str]:
+    """Stop before the teacher starts a task past the requested list length."""
+    return [f"{tasks_per_request + 1}. Instruction:"]
+
+
+def request_seed(run_seed: int, request_index: int) -> int:
+    """The `seed` sent with request i, for servers that sample reproducibly with one."""
+    return int.from_bytes(hashlib.sha256(f"{run_seed}:{request_index}".encode()).digest()[:4], "big") >> 1

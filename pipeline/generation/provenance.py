@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from pipeline import __version__
 from pipeline.core.records import SeedTask
 from pipeline.generation.prompts import PROMPT_VERSION, prompt_for_request
-from pipeline.teacher.client import TeacherConfig
 from pipeline.teacher.cost import cost_usd
 
 if TYPE_CHECKING:
     from pipeline.generation.config import GenerateConfig
+    from pipeline.teacher.client import TeacherConfig
 
 ASSUMED_KEEP_RATE = 0.5  # for the cost projection before any answer: Alpaca kept ~60% of parsed tasks
 ASSUMED_TOKENS_PER_TASK = 80  # ~60 words of instruction, input and output

@@ -64,9 +64,7 @@ class RunStore:
         # Drop a line torn by a crash, fold the batch fetchers' parts in, then append from here on.
         cut_torn_tail(self.root / RESPONSES)
         self._responses = open(self.root / RESPONSES, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        for path in sorted((self.root / PARTS).glob("part-*.jsonl")):
-            append_durably(self._responses, read_jsonl(path, recover_tail=True))
-            path.unlink()  # now in responses.jsonl
+        self.fold_parts()
         checkpoint = self._usable_checkpoint() if previous is not None else None
         for name in (KEPT, REJECTED):  # derived: cut back to the checkpoint, the rest is rebuilt by replay
             path = self.root / name
@@ -109,16 +107,30 @@ class RunStore:
             sizes[name] = os.fstat(handle.fileno()).st_size
         write_json_atomic(self.root / CHECKPOINT, {**state, "bytes": sizes})
 
-    def read_parts(self, skip: set[str] = frozenset()) -> list[dict[str, Any]]:
-        """Answers journaled by batch fetchers (`responses/part-*.jsonl`), except the parts named in `skip`."""
+    def read_parts(self, offsets: dict[str, int]) -> list[dict[str, Any]]:
+        """Answers batch fetchers journaled (`responses/part-*.jsonl`) past `offsets`, which this advances.
+
+        Only whole lines are read: a fetcher may be appending to its part, and a line it has not finished is read
+        the next time.
+        """
         records = []
         for path in sorted((self.root / PARTS).glob("part-*.jsonl")):
-            if path.name not in skip:
-                records += read_jsonl(path, recover_tail=True)
+            with open(path, "rb") as handle:
+                handle.seek(offsets.get(path.name, 0))
+                data = handle.read()
+            whole = data[: data.rfind(b"\n") + 1]
+            records += [json.loads(line) for line in whole.splitlines()]
+            offsets[path.name] = offsets.get(path.name, 0) + len(whole)
         return records
 
-    def part_names(self) -> set[str]:
-        return {path.name for path in (self.root / PARTS).glob("part-*.jsonl")}
+    def fold_parts(self) -> None:
+        """Move the batch fetchers' answers into responses.jsonl, so a run folder looks the same whoever fetched."""
+        for path in sorted((self.root / PARTS).glob("part-*.jsonl")):
+            append_durably(self._responses, read_jsonl(path, recover_tail=True))
+            path.unlink()  # now in responses.jsonl
+        folder = self.root / PARTS
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
     def journal_response(self, record: dict[str, Any]) -> None:
         """Append one teacher answer durably: paid work is never lost."""

@@ -1,0 +1,177 @@
+"""The one generation engine: a run folder, the answers not used yet, their use in request order, the stop rules
+and every counter.
+
+Drivers only decide which requests to fetch and when: the CLI keeps a sliding window of requests in flight
+(`pipeline/generation/generate.py`), the flows fetch rounds of batch tasks into journal parts (`flows/alpaca.py`).
+Whoever fetched them, answers are used strictly in request order, so a run folder, its counters and its result
+are the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.core.records import SeedTask, TeacherResponse
+from pipeline.generation.config import GenerateConfig
+from pipeline.generation.processing import GenerateStats, Processor
+from pipeline.generation.provenance import build_manifest, run_identity
+from pipeline.generation.store import RunStore
+from pipeline.teacher.cost import cost_usd
+
+if TYPE_CHECKING:  # the engine never talks to the teacher: it does not load the HTTP client
+    from pipeline.teacher.client import TeacherConfig
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY_S = 1.0  # how often the processing state and stats.json are written during a run
+ASSUMED_TASKS_KEPT = 0.5  # share of a prompt's new tasks expected to be kept before any answer is used
+SAFETY = 1.1  # ask for 10% more answers than the keep rate so far says the target needs
+
+
+class Engine:
+    """One generation run, opened (or continued) in `run_dir`; `close()` it when done."""
+
+    def __init__(
+        self,
+        config: GenerateConfig,
+        teacher: TeacherConfig,
+        seed_path: Path,
+        seeds: Sequence[SeedTask],
+        run_dir: str | Path,
+        prices: dict[str, tuple[float, float]] | None = None,
+    ) -> None:
+        self.config = config
+        self.teacher = teacher
+        self.prices = prices or {}
+        self.store = RunStore(run_dir)
+        manifest = build_manifest(config, teacher, Path(seed_path), seeds)
+        checkpoint = self.store.open(manifest, run_identity(config, teacher, manifest["seed_tasks"]["sha256"]))
+        self.stats = GenerateStats()
+        self.processor = Processor(config, seeds, self.store, self.stats)
+        if checkpoint is not None:
+            self.processor.restore(checkpoint)
+        self._pending: dict[int, TeacherResponse] = {}  # journaled answers not used yet
+        self._seen: set[int] = set()
+        self._part_offsets: dict[str, int] = {}
+        for record in self.store.iter_responses():
+            self._take(record, new=False)
+        self._started = self._checkpointed = time.perf_counter()
+        self.advance()
+        if not self.stats.stopped and (self.processor.next_index or self._pending):
+            log.info("continuing %s at request %d: %d kept, %d journaled answers not used yet", self.store.root,
+                     self.processor.next_index, self.stats.kept, len(self._pending))  # fmt: skip
+
+    # Answers in
+
+    def receive(self, request_index: int, response: TeacherResponse) -> None:
+        """Journal an answer fetched in this process (durably, first) and count it."""
+        record = {"request_index": request_index, **response.to_dict()}
+        self.store.journal_response(record)
+        self._take(record, new=True)
+
+    def add_retries(self, retries: int) -> None:
+        self.stats.retries += retries
+
+    def _take(self, record: dict[str, Any], new: bool) -> None:
+        """Count a journaled answer once (paid, tokens, dollars) and keep it until it is used."""
+        index = record["request_index"]
+        if index in self._seen:  # a batch retried after part of it was journaled
+            return
+        self._seen.add(index)
+        response = TeacherResponse.from_dict({k: v for k, v in record.items() if k != "request_index"}, False)
+        stats = self.stats
+        stats.received += 1
+        if new:
+            stats.new_requests += 1
+            stats.cache_hits += response.cached
+        if not response.cached:
+            stats.paid_requests += 1
+            stats.paid_prompt_tokens += response.prompt_tokens
+            stats.paid_completion_tokens += response.completion_tokens
+            cost = cost_usd(self.prices, self.teacher.model, response.prompt_tokens, response.completion_tokens)
+            if cost is not None:
+                stats.cost_usd = (stats.cost_usd or 0.0) + cost
+        if index >= self.processor.next_index:
+            self._pending[index] = response
+
+    # Using answers, and when to stop
+
+    def advance(self) -> GenerateStats:
+        """Use the answers that arrived (batch parts included), in request order up to the first gap; then apply
+        the stop rules. Returns the stats, whose `stopped` says whether the run is over."""
+        for record in self.store.read_parts(self._part_offsets):
+            self._take(record, new=True)
+        stats, processor, config = self.stats, self.processor, self.config
+        started = time.perf_counter()
+        while stats.kept < config.num_instructions and processor.next_index in self._pending:
+            if started - self._checkpointed >= CHECKPOINT_EVERY_S:
+                self._checkpoint()
+            index = processor.next_index
+            processor.process(index, self._pending[index])
+            if processor.next_index != index:  # wholly used; an answer cut short stays for an extension
+                del self._pending[index]
+            processor.check_stall()
+        now = time.perf_counter()
+        stats.processing_s += now - started
+        stats.elapsed_s = now - self._started
+        if stats.kept >= config.num_instructions:
+            stats.stopped = "target"
+        elif config.max_requests is not None and processor.next_index >= config.max_requests:
+            stats.stopped = "max_requests"
+        elif self.over_budget:
+            stats.stopped = "max_cost"  # the answers already paid for were used; the next is not bought
+        if now - self._checkpointed >= CHECKPOINT_EVERY_S:
+            self._checkpoint()
+        return stats
+
+    @property
+    def over_budget(self) -> bool:
+        budget = self.config.max_cost_usd
+        return budget is not None and (self.stats.cost_usd or 0.0) >= budget
+
+    def wanted(self, limit: int, busy: Collection[int] = ()) -> list[int]:
+        """The next requests to fetch, at most `limit`: those without an answer (and not `busy`, in flight) among
+        as many as the target probably still needs, judged by the answers used so far."""
+        stats, config, processor = self.stats, self.config, self.processor
+        if stats.stopped or self.over_budget or limit < 1:
+            return []
+        if stats.answers:
+            per_answer = stats.kept / stats.answers
+        else:
+            per_answer = (config.tasks_per_request - config.num_demonstrations) * ASSUMED_TASKS_KEPT
+        needed = math.ceil((config.num_instructions - stats.kept) / max(per_answer, 0.5) * SAFETY)
+        end = processor.next_index + needed
+        if config.max_requests is not None:
+            end = min(end, config.max_requests)
+        indices = []
+        for index in range(processor.next_index, end):
+            if index not in self._pending and index not in busy:
+                indices.append(index)
+                if len(indices) == limit:
+                    break
+        if not indices and not busy and processor.next_index not in self._pending:
+            raise RuntimeError(f"no request to fetch, yet request {processor.next_index} has no answer")
+        return indices
+
+    # Saving
+
+    def _checkpoint(self) -> None:
+        self.processor.checkpoint()
+        self.store.write_stats(self.stats.to_dict())
+        self._checkpointed = time.perf_counter()
+
+    def close(self) -> None:
+        """Checkpoint, gather the batch parts into the journal, and write the final stats."""
+        self.stats.elapsed_s = time.perf_counter() - self._started
+        try:
+            self.processor.checkpoint()
+            if self.stats.stopped:  # no batch task of this run may still be writing a part
+                self.store.fold_parts()
+            self.store.write_stats(self.stats.to_dict())
+        finally:
+            self.store.close()

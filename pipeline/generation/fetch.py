@@ -1,0 +1,68 @@
+"""Asking the teacher for numbered requests: one coroutine for one request, used by every driver, and a batch of
+requests fetched into a journal part of its own, for orchestrators' workers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.core.jsonio import read_jsonl
+from pipeline.core.records import SeedTask, TeacherResponse
+from pipeline.core.runfiles import PARTS
+from pipeline.generation.config import GenerateConfig
+from pipeline.generation.prompts import request_prompt, request_seed, stop_sequences
+from pipeline.generation.store import PartWriter
+from pipeline.teacher.cache import ResponseCache
+from pipeline.teacher.client import Teacher, TeacherConfig
+
+
+async def fetch(teacher: Teacher, config: GenerateConfig, seeds: Sequence[SeedTask], index: int) -> TeacherResponse:
+    """The answer to request `index`: its prompt, stop sequence and seed depend only on the settings and `index`."""
+    prompt = request_prompt(seeds, config, index)
+    stop = stop_sequences(config.tasks_per_request)
+    return await teacher.ask(prompt, stop, request_seed(config.run_seed, index), sample=index)
+
+
+def fetch_batch(
+    config: GenerateConfig,
+    teacher_config: TeacherConfig,
+    api_key: str,
+    seeds: Sequence[SeedTask],
+    run_dir: str | Path,
+    indices: Sequence[int],
+    cache: ResponseCache | None = None,
+) -> dict[str, int]:
+    """Ask for requests `indices` (up to `config.max_concurrency` in flight), journaling each answer on arrival.
+
+    The part is named after the first index, so a retried batch appends to its own part and skips what it already
+    has. Returns counts for the engine: fetched, retries.
+    """
+    if not indices:
+        return {"fetched": 0, "retries": 0}
+    name = f"{indices[0]:09d}"
+    part = Path(run_dir) / PARTS / f"part-{name}.jsonl"
+    done = {record["request_index"] for record in read_jsonl(part, recover_tail=True)} if part.exists() else set()
+    todo = [index for index in indices if index not in done]
+    writer = PartWriter(run_dir, name)
+
+    async def main() -> int:
+        teacher = Teacher(teacher_config, api_key, cache=cache)
+        window = asyncio.Semaphore(config.max_concurrency)
+
+        async def one(index: int) -> None:
+            async with window:
+                response = await fetch(teacher, config, seeds, index)
+            writer.journal_response({"request_index": index, **response.to_dict()})
+
+        try:
+            await asyncio.gather(*(one(index) for index in todo))
+            return teacher.retries
+        finally:
+            await teacher.aclose()
+
+    try:
+        retries = asyncio.run(main())
+    finally:
+        writer.close()
+    return {"fetched": len(todo), "retries": retries}
