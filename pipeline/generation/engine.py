@@ -136,8 +136,11 @@ class Engine:
 
     def wanted(self, limit: int, busy: Collection[int] = ()) -> list[int]:
         """The next requests to fetch, at most `limit`: those without an answer (and not `busy`, in flight) among
-        as many as the target probably still needs, judged by the answers used so far."""
+        as many as the target probably still needs, judged by the answers used so far (by the first answer, in
+        a session that has none yet: its first request goes alone)."""
         stats, config, processor = self.stats, self.config, self.processor
+        if not stats.new_requests:  # the first request of a session goes alone: a bad key or model fails once
+            limit = min(limit, 1 - len(busy))
         if stats.stopped or self.over_budget or limit < 1:
             return []
         if stats.answers:

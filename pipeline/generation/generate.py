@@ -31,9 +31,7 @@ async def _slide(engine: Engine, teacher: Teacher, seeds: Sequence[SeedTask], ba
         while not engine.advance().stopped:
             bar.update(stats.kept - bar.n)
             bar.set_postfix(_postfix(stats, teacher), refresh=False)
-            # One request goes alone first: a bad key or model fails once, not once per request in the window.
-            size = config.max_concurrency if stats.new_requests else 1
-            for index in engine.wanted(size - len(in_flight), busy=in_flight):
+            for index in engine.wanted(config.max_concurrency - len(in_flight), busy=in_flight):
                 in_flight[index] = asyncio.create_task(fetch(teacher, config, seeds, index))
             await asyncio.wait(in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
             for index in [index for index, task in in_flight.items() if task.done()]:
