@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pipeline.teacher.client import OPENAI_BASE_URL
+from pipeline.teacher.config import OPENAI_BASE_URL
 
 LOCAL_SERVER_KEY = "not-needed"  # local servers (vLLM, llama.cpp, Ollama) want some non-empty key
 

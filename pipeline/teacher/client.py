@@ -12,8 +12,7 @@ import logging
 import random
 import re
 import time
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import httpx
 import openai
@@ -21,11 +20,11 @@ import openai
 from pipeline.core.errors import TeacherError
 from pipeline.core.records import TeacherResponse
 from pipeline.teacher.cache import ResponseCache, request_key
+from pipeline.teacher.config import TeacherConfig
 from pipeline.teacher.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -38,39 +37,6 @@ class Prompt(Protocol):
 
     @property
     def messages(self) -> tuple[dict[str, str], ...]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TeacherConfig:
-    """Which model to ask, where, and how; the key comes from the environment and is never stored here."""
-
-    model: str = "gpt-4o-mini"  # a cheap chat model; Alpaca's text-davinci-003 is retired
-    base_url: str = OPENAI_BASE_URL
-    api: Literal["chat", "completions"] = "chat"
-    temperature: float = 1.0  # Alpaca's sampling: diverse tasks need a hot teacher
-    top_p: float = 1.0
-    max_tokens: int = 3072  # Alpaca's budget: room for ~17 tasks of under 100 words each
-    timeout_s: float = 120.0  # one answer of 3K tokens can take a minute on a busy server
-    max_retries: int = 8  # with backoff capped at 60 s: several minutes of outage before giving up
-    backoff_s: float = 1.0  # first retry waits up to this, doubling each time
-    max_backoff_s: float = 60.0
-    rpm: float | None = None  # client-side requests/minute budget; None: no pacing
-    tpm: float | None = None  # client-side tokens/minute budget; None: no pacing
-
-    def __post_init__(self) -> None:
-        if self.api not in ("chat", "completions"):
-            raise ValueError(f"api must be 'chat' or 'completions', got {self.api!r}")
-        if not 0.0 <= self.temperature <= 2.0:
-            raise ValueError(f"temperature must be within [0, 2], got {self.temperature}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be within (0, 1], got {self.top_p}")
-        if self.max_tokens < 1 or self.max_retries < 0 or self.timeout_s <= 0:
-            raise ValueError("max_tokens and timeout_s must be positive and max_retries non-negative")
-
-    def decoding(self) -> dict[str, Any]:
-        """The parameters that, with the prompt, determine an answer (part of the cache key)."""
-        return {"endpoint": self.api, "model": self.model, "temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens}  # fmt: skip
 
 
 def parse_duration(value: str | None) -> float | None:
