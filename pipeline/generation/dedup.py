@@ -26,14 +26,13 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-DEFAULT_THRESHOLD = 0.7  # Alpaca/self-instruct: keep only if ROUGE-L F <= 0.7 against every kept instruction
-Tokenizer = Literal["rouge", "unicode"]
+from pipeline.generation.config import DEFAULT_THRESHOLD, Tokenizer
+
 FLOOR_SLACK = 0.15  # the search floor sits this far below recent k-th best scores: a miss costs a second search
 RETRY_STEP = 0.2  # how far the floor drops when the k-th best score did not beat it
 FLAGGED_KEYS = 64  # the pool's most frequent keys, one bit each in a per-entry mask (a uint64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from pipeline.core.records import Example
@@ -33,9 +33,18 @@ _MEDIA_PLACEHOLDER = re.compile(
 class FilterConfig:
     """Bounds and blocklist of the quality rules; the defaults are Alpaca's."""
 
-    min_instruction_words: int = 4  # Alpaca drops instructions of 3 words or fewer
-    max_instruction_words: int = 150  # ...and of more than 150
-    blocklist: tuple[str, ...] = DEFAULT_BLOCKLIST
+    min_instruction_words: int = field(
+        default=4,  # Alpaca drops instructions of 3 words or fewer
+        metadata={"help": "Drop an instruction of fewer words.", "ge": 1},
+    )
+    max_instruction_words: int = field(
+        default=150,  # ...and of more than 150
+        metadata={"help": "Drop an instruction of more words.", "ge": 1},
+    )
+    blocklist: tuple[str, ...] = field(
+        default=DEFAULT_BLOCKLIST,
+        metadata={"help": "Drop an instruction with any of these words or phrases (whole words, any case)."},
+    )
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_instruction_words <= self.max_instruction_words:
