@@ -23,6 +23,7 @@ from datasets import Dataset, DatasetDict, DatasetInfo, Features, List, Value
 from pipeline.core.errors import HubError, InputDataError, RunDirError
 from pipeline.core.split import held_out
 from pipeline.dataset.card import write_card
+from pipeline.dataset.config import DatasetConfig
 from pipeline.dataset.report import PROMPT_WORD_LIMIT, REPORT_MD, write_report
 from pipeline.dataset.run_reader import read_run
 
@@ -32,9 +33,8 @@ DATA_DIR = "data"
 ALPACA_JSON = "alpaca_data.json"
 CARD = "README.md"
 REPORT_DIR = "report"
-VALIDATION_SIZE = 0.02  # Alpaca shipped no split; 2% of 52K is ~1K examples, enough for a steady eval loss
 DESCRIPTION = "Alpaca-format instruction data made with the self-instruct method by alpaca-pipeline; see README.md"
-DEFAULT_LICENSE = "unknown"  # the teacher's terms of use may restrict its outputs: we cannot know; see docs
+DEFAULTS = DatasetConfig()
 
 FEATURES = Features({
     "instruction": Value("string"),
@@ -115,7 +115,10 @@ def validation_indices(examples: Sequence[Mapping[str, Any]], validation_size: f
 
 
 def build_dataset(
-    run_dir: str | Path, validation_size: float = VALIDATION_SIZE, seed: int = 0, license_id: str = DEFAULT_LICENSE
+    run_dir: str | Path,
+    validation_size: float = DEFAULTS.validation_size,
+    seed: int = DEFAULTS.seed,
+    license_id: str = DEFAULTS.license,
 ) -> DatasetSummary:
     """Build `RUN_DIR/dataset/` from a run folder (see docs/dataset.md for the layout), replacing an old one."""
     run = read_run(run_dir)
