@@ -145,6 +145,13 @@ def build_dataset_task(params: DatasetParams) -> dict[str, Any]:
     return {name: str(value) if isinstance(value, Path) else value for name, value in asdict(summary).items()}
 
 
+@task(cache_policy=NO_CACHE)  # no retries: a missing token or a refused repo needs a person, not another try
+def push_dataset_task(dataset_dir: str, repo_id: str, private: bool) -> str:
+    from pipeline.dataset.build import push_to_hub
+
+    return push_to_hub(dataset_dir, repo_id, private=private)
+
+
 @flow(name="build-dataset")
 def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
     """Build the dataset of a run folder and publish it as the `alpaca-dataset` artifact."""
@@ -168,6 +175,8 @@ def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
     counts = ", ".join(f"{count:,} {split}" for split, count in summary["splits"].items())
     headline = f'Dataset `{summary["dataset_dir"]}`: {counts} rows. Load: `load_from_disk("{summary["hf_dir"]}")`'
     create_table_artifact([record], key=DATASET_ARTIFACT, description=f"{headline}\n\n{body}"[:5000])
+    if params.push_to_hub:  # after publishing: a failed upload leaves the local dataset usable by finetune
+        record["hub_url"] = push_dataset_task(summary["dataset_dir"], params.push_to_hub, params.private)
     return record
 
 
@@ -182,15 +191,10 @@ def latest_dataset() -> dict[str, Any]:
 
 @task(cache_policy=NO_CACHE)  # no retries: a failed fine-tune is looked at, not repeated blindly
 def train_task(dataset: str, output_dir: str, params: FinetuneParams) -> dict[str, Any]:
+    from flows.params import TRAINING_FIELDS
     from pipeline.sft.finetune import load_train_config, train
 
-    overrides = {
-        "base_model": params.base_model, "method": params.method, "max_steps": params.max_steps,
-        "learning_rate": params.learning_rate, "batch_size": params.batch_size, "grad_accum": params.grad_accum,
-        "max_length": params.max_length,
-        "eval_samples": params.eval_samples, "save_steps": params.save_steps,
-        "save_total_limit": params.save_total_limit,
-    }  # fmt: skip
+    overrides = {name: getattr(params, name) for name in TRAINING_FIELDS}  # empty ones leave the file's value
     config = load_train_config(params.config_file, overrides)
     result = train(dataset, output_dir, config, overwrite=params.overwrite)
     return {"output_dir": str(result.output_dir), "card": str(result.card), "eval_md": str(result.eval_md),

