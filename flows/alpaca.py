@@ -24,6 +24,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from flows.params import DatasetParams, FinetuneParams, GenerateParams, PipelineParams
+from flows.settings import default_of
 from pipeline.core.errors import PipelineError
 
 DATASET_ARTIFACT = "alpaca-dataset"  # the stable key consumers look up: Artifact.get("alpaca-dataset")
@@ -31,7 +32,7 @@ DATASET_ARTIFACT = "alpaca-dataset"  # the stable key consumers look up: Artifac
 
 def _configs(params: GenerateParams, base_url: str, model: str) -> tuple[Any, Any]:
     from pipeline.generation.config import GenerateConfig
-    from pipeline.teacher.client import TeacherConfig
+    from pipeline.teacher.config import TeacherConfig
 
     share = params.parallel_batches  # each batch task paces itself to its share of the run's budgets
     config = GenerateConfig(
@@ -88,6 +89,7 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     from flows.endpoint import resolve_endpoint
     from pipeline.generation.engine import Engine
     from pipeline.generation.seeds import load_seed_tasks
+    from pipeline.teacher.config import TeacherConfig
     from pipeline.teacher.cost import load_prices
 
     logger = get_run_logger()
@@ -96,7 +98,7 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     with resolve_endpoint(base_url, os.environ.get("OPENAI_API_KEY")) as endpoint:
         if endpoint.offline:
             logger.info("No OPENAI_API_KEY or base URL: the built-in offline teacher answers at %s", endpoint.base_url)
-        model = params.model or endpoint.model or "gpt-4o-mini"
+        model = params.model or endpoint.model or default_of(TeacherConfig, "model")
         config, teacher = _configs(params, endpoint.base_url, model)
         engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(None))
         progress = create_progress_artifact(0.0, key="alpaca-generation-progress", description="Starting")
