@@ -26,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.params import DatasetParams, FinetuneParams, GenerateParams, PipelineParams
 from flows.settings import default_of
 from pipeline.core.errors import PipelineError
+from pipeline.core.runfiles import STATS
 
 DATASET_ARTIFACT = "alpaca-dataset"  # the stable key consumers look up: Artifact.get("alpaca-dataset")
 
@@ -160,7 +161,7 @@ def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
     from pipeline.dataset.report import inline_figures
 
     summary = build_dataset_task(params)
-    stats = json.loads((Path(params.run_dir) / "stats.json").read_text(encoding="utf-8"))
+    stats = json.loads((Path(params.run_dir) / STATS).read_text(encoding="utf-8"))
     report = Path(summary["report"])
     report_text = f"Report: `{report}`"
     if report.is_file():  # the UI cannot open files beside the report, so the figures travel inside the artifact

@@ -26,6 +26,7 @@ from flows.settings import (
     option,
 )
 from pipeline.core.errors import PipelineError
+from pipeline.core.runfiles import KEPT
 from pipeline.dataset.config import DatasetConfig
 from pipeline.generation.config import GenerateConfig
 from pipeline.sft.config import TrainConfig
@@ -213,7 +214,7 @@ def generate(
     elif stats.stopped == "max_requests":
         click.echo(f"Stopped at --max-requests {max_requests} before the target: raise it and run again to continue.")
     click.echo(f"Run folder: {run_dir.resolve()}")
-    click.echo(f"Kept examples: {(run_dir / 'kept.jsonl').resolve()}")
+    click.echo(f"Kept examples: {(run_dir / KEPT).resolve()}")
 
 
 @main.group()

@@ -10,12 +10,12 @@ from pathlib import Path
 import matplotlib
 import pytest
 
+from pipeline.core.runfiles import REPORT_MD
 from pipeline.dataset import figures
 from pipeline.dataset.build import build_dataset
 from pipeline.dataset.report import (
     FIGURES,
     INLINE_WIDTH,
-    REPORT_MD,
     inline_figures,
     length_stats,
     request_progress,

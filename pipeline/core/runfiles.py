@@ -7,3 +7,12 @@ KEPT = "kept.jsonl"
 REJECTED = "rejected.jsonl"
 STATS = "stats.json"
 CHECKPOINT = "checkpoint.json"  # processing state at an answer boundary, so a resume need not replay everything
+
+# The dataset stage's output, inside the run folder; the fine-tuning stage finds the dataset by these names.
+DATASET_DIR = "dataset"
+HF_DIR = "hf"  # the DatasetDict (save_to_disk)
+DATA_DIR = "data"  # parquet and JSONL per split
+ALPACA_JSON = "alpaca_data.json"  # every example, in Stanford Alpaca's file format
+DATASET_CARD = "README.md"  # the Hub dataset card, beside hf/
+REPORT_DIR = "report"
+REPORT_MD = "report.md"

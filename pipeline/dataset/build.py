@@ -21,18 +21,13 @@ import datasets
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, List, Value
 
 from pipeline.core.errors import HubError, InputDataError, RunDirError
+from pipeline.core.runfiles import ALPACA_JSON, DATA_DIR, DATASET_CARD, DATASET_DIR, HF_DIR, REPORT_DIR, REPORT_MD
 from pipeline.core.split import held_out
 from pipeline.dataset.card import write_card
 from pipeline.dataset.config import DatasetConfig
-from pipeline.dataset.report import PROMPT_WORD_LIMIT, REPORT_MD, write_report
+from pipeline.dataset.report import PROMPT_WORD_LIMIT, write_report
 from pipeline.dataset.run_reader import read_run
 
-DATASET_DIR = "dataset"
-HF_DIR = "hf"
-DATA_DIR = "data"
-ALPACA_JSON = "alpaca_data.json"
-CARD = "README.md"
-REPORT_DIR = "report"
 DESCRIPTION = "Alpaca-format instruction data made with the self-instruct method by alpaca-pipeline; see README.md"
 DEFAULTS = DatasetConfig()
 
@@ -147,10 +142,10 @@ def build_dataset(
     _write_alpaca_json(partial / ALPACA_JSON, rows)
     counts = {name: len(split) for name, split in split_rows.items()}
     report = write_report(run, rows, counts, partial / REPORT_DIR, QUALITY_FLAGS)
-    write_card(partial / CARD, run, splits, report, license_id, validation_size, seed, QUALITY_FLAGS)
+    write_card(partial / DATASET_CARD, run, splits, report, license_id, validation_size, seed, QUALITY_FLAGS)
     _swap(partial, final)
-    return DatasetSummary(final, final / HF_DIR, final / ALPACA_JSON, final / CARD, final / REPORT_DIR / REPORT_MD,
-                          counts, run.notes)  # fmt: skip
+    card, report_md = final / DATASET_CARD, final / REPORT_DIR / REPORT_MD
+    return DatasetSummary(final, final / HF_DIR, final / ALPACA_JSON, card, report_md, counts, run.notes)
 
 
 def _write_alpaca_json(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -216,7 +211,7 @@ def push_to_hub(dataset_dir: str | Path, repo_id: str, private: bool = False) ->
     from huggingface_hub.errors import HTTPError, OfflineModeIsEnabled
 
     folder = Path(dataset_dir)
-    if not (folder / CARD).is_file():
+    if not (folder / DATASET_CARD).is_file():
         raise RunDirError(f"{folder} is not a built dataset folder; build it with `alpaca-pipeline dataset RUN_DIR`")
     token = get_token()
     if token is None:

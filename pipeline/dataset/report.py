@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.runfiles import REPORT_MD
 from pipeline.dataset.run_reader import FinishedRun
 from pipeline.dataset.verbs import verb_object
 
-REPORT_MD = "report.md"
 INLINE_WIDTH = 720  # pixels of a figure embedded in a Prefect markdown artifact
 _FIGURE_LINK = re.compile(r"!\[([^\]]*)\]\(([\w.-]+\.png)\)")  # a figure beside the report
 FIELDS = ("instruction", "input", "output")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import InputDataError
+from pipeline.core.runfiles import DATASET_CARD, DATASET_DIR, HF_DIR
 from pipeline.core.split import held_out
 from pipeline.generation.seeds import load_alpaca_records
 
@@ -26,7 +27,6 @@ PROMPT_NO_INPUT = (
     "### Instruction:\n{instruction}\n\n### Response:"
 )
 COLUMNS = ("instruction", "input", "output")
-CARD = "README.md"  # the dataset stage writes its card beside hf/
 
 
 def format_prompt(instruction: str, task_input: str) -> str:
@@ -79,13 +79,13 @@ def load_sft_data(path: str | Path, validation_fraction: float = 0.02, seed: int
             "or an Alpaca .json/.jsonl file"
         )
     card = None
-    if source.is_dir() and (source / "dataset" / "hf").is_dir():  # a run folder: take its dataset
-        source = source / "dataset"
-    if source.is_dir() and (source / "hf").is_dir():
-        card = source / CARD if (source / CARD).is_file() else None
-        source = source / "hf"
-    elif source.is_dir() and (source.parent / CARD).is_file() and source.name == "hf":
-        card = source.parent / CARD
+    if source.is_dir() and (source / DATASET_DIR / HF_DIR).is_dir():  # a run folder: take its dataset
+        source = source / DATASET_DIR
+    if source.is_dir() and (source / HF_DIR).is_dir():
+        card = source / DATASET_CARD if (source / DATASET_CARD).is_file() else None
+        source = source / HF_DIR
+    elif source.is_dir() and (source.parent / DATASET_CARD).is_file() and source.name == HF_DIR:
+        card = source.parent / DATASET_CARD
     splits = _read_disk(source) if source.is_dir() else {"train": _read_alpaca_file(source)}
     for name, records in splits.items():
         _check_records(records, f"{source} [{name}]")
