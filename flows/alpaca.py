@@ -39,6 +39,8 @@ def _configs(params: GenerateParams, base_url: str, model: str) -> tuple[Any, An
     config = GenerateConfig(
         num_instructions=params.num_instructions, run_seed=params.run_seed, rouge_threshold=params.rouge_threshold,
         tokenizer=params.tokenizer, max_concurrency=params.concurrency, max_cost_usd=params.max_cost,
+        num_demonstrations=params.num_demonstrations, tasks_per_request=params.tasks_per_request,
+        max_requests=params.max_requests,
     )  # fmt: skip
     teacher = TeacherConfig(
         model=model, base_url=base_url, api=params.api, temperature=params.temperature, top_p=params.top_p,

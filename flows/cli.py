@@ -109,6 +109,9 @@ GENERATION_OPTIONS = _options(
     option(GenerateConfig, "max_cost_usd", "--max-cost", "max_cost"),
     option(GenerateConfig, "rouge_threshold"),
     option(GenerateConfig, "tokenizer"),
+    option(GenerateConfig, "num_demonstrations"),
+    option(GenerateConfig, "tasks_per_request"),
+    option(GenerateConfig, "max_requests"),
     click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache."),
 )
 DATASET_OPTIONS = _options(
@@ -134,9 +137,6 @@ def _given(settings: dict[str, Any]) -> dict[str, Any]:
 @RUN_FOLDER_OPTIONS
 @TEACHER_OPTIONS
 @GENERATION_OPTIONS
-@option(GenerateConfig, "num_demonstrations")
-@option(GenerateConfig, "tasks_per_request")
-@option(GenerateConfig, "max_requests")
 @click.option(
     "--prices",
     type=click.Path(path_type=Path),

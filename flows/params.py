@@ -57,6 +57,9 @@ class GenerateParams(BaseModel):
     rpm: float | None = form_field(TeacherConfig, "rpm")
     tpm: float | None = form_field(TeacherConfig, "tpm")
     max_cost: float | None = form_field(GenerateConfig, "max_cost_usd")
+    num_demonstrations: int = form_field(GenerateConfig, "num_demonstrations")
+    tasks_per_request: int = form_field(GenerateConfig, "tasks_per_request")
+    max_requests: int | None = form_field(GenerateConfig, "max_requests")
     batch_requests: int = Field(64, ge=1, description="Requests per batch task.")
     parallel_batches: int = Field(
         4, ge=1, description="Batch tasks running at once, each with `concurrency` requests in flight and an equal "
