@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 from flows.alpaca import DATASET_ARTIFACT, alpaca_pipeline, generate_instructions, latest_dataset  # noqa: E402
 from flows.params import GenerateParams, PipelineParams  # noqa: E402
 from pipeline.core.jsonio import read_jsonl  # noqa: E402
+from pipeline.core.runfiles import PARTS, RESPONSES  # noqa: E402
 from pipeline.simulator.server import SimulatorConfig, SimulatorServer  # noqa: E402
 
 
@@ -35,6 +37,12 @@ def offline(server: SimulatorServer, output_dir: Path, **changes: object) -> Gen
     settings = {"output_dir": str(output_dir), "base_url": server.base_url, "model": "simulated-teacher",
                 "use_cache": False, "batch_requests": 3, "parallel_batches": 2, "concurrency": 2}  # fmt: skip
     return GenerateParams(**{**settings, **changes})
+
+
+def journaled_indices(run_dir: Path) -> set[int]:
+    """Request indices journaled so far: in responses.jsonl, or in a batch task's part not folded into it yet."""
+    journals = [run_dir / RESPONSES, *(run_dir / PARTS).glob("part-*.jsonl")]
+    return {record["request_index"] for path in journals if path.exists() for record in read_jsonl(path, True)}
 
 
 def test_end_to_end_flow_publishes_the_dataset(prefect_server, teacher_server, tmp_path: Path) -> None:
@@ -101,19 +109,19 @@ def test_killed_flow_run_continues_without_repaying(prefect_server, tmp_path: Pa
         env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
         process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)  # fmt: skip
-        deadline = time.time() + 120
-        parts = run_dir / "responses"
-        while time.time() < deadline and len(list(parts.glob("part-*.jsonl"))) < 2:
-            time.sleep(0.2)
-        time.sleep(1.0)
-        assert process.poll() is None, "the flow run ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        # Killed once a few answers are journaled (the run needs ~25): a condition, so a slow start cannot move it.
+        target = random.Random(5).randint(2, 8)
+        deadline = time.monotonic() + 300  # only to fail clearly if nothing is ever journaled
+        try:
+            while len(journaled_indices(run_dir)) < target:
+                assert process.poll() is None, "the flow run ended before it could be killed"
+                assert time.monotonic() < deadline, f"fewer than {target} answers journaled after 300 s"
+                time.sleep(0.02)
+        finally:
+            process.kill()  # SIGKILL: no handler, no cleanup
+        assert process.wait() == -signal.SIGKILL, "the flow run ended by itself before the kill"
         killed_at = time.time()
-        journaled = {
-            record["request_index"] for part in parts.glob("part-*.jsonl") for record in read_jsonl(part, True)
-        }
-        assert journaled
+        journaled = journaled_indices(run_dir)
         seen = len(server.requests)
 
         result = generate_instructions(params)
