@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+import flows  # noqa: F401 - before any test imports prefect: Prefect's environment (offline, library loggers)
+
 # Tests never touch the user's response cache.
 os.environ["ALPACA_PIPELINE_CACHE"] = str(Path(tempfile.mkdtemp(prefix="alpaca-cache-")) / "teacher.sqlite")
 

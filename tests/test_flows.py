@@ -1,9 +1,12 @@
 """The Prefect layer under a real (test-harness) Prefect server: the end-to-end flow, its artifacts, a
-scheduled deployment and its parameter form, and a flow run killed mid-generation then run again."""
+scheduled deployment and its parameter form, the library's logs in the flow-run logs, and a flow run killed
+mid-generation then run again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import random
 import signal
@@ -11,6 +14,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -37,6 +42,25 @@ def offline(server: SimulatorServer, output_dir: Path, **changes: object) -> Gen
     settings = {"output_dir": str(output_dir), "base_url": server.base_url, "model": "simulated-teacher",
                 "use_cache": False, "batch_requests": 3, "parallel_batches": 2, "concurrency": 2}  # fmt: skip
     return GenerateParams(**{**settings, **changes})
+
+
+def flow_run_logs(flow_run_id: UUID) -> list[Any]:
+    """A flow run's logs (its task runs' included) as the Prefect API stores them, once every buffered one is sent."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    async def read() -> list[Any]:
+        await APILogHandler.aflush()
+        logs: list[Any] = []
+        async with get_client() as client:
+            while page := await client.read_logs(
+                LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200, offset=len(logs)
+            ):
+                logs += page
+        return logs
+
+    return asyncio.run(read())
 
 
 def journaled_indices(run_dir: Path) -> set[int]:
@@ -96,6 +120,18 @@ def test_deployment_schedule_and_parameter_form(prefect_server) -> None:
         generate_instructions.validate_parameters({"params": {"num_instructions": -1}})
 
 
+def test_library_info_logs_reach_the_flow_run_logs(prefect_server, teacher_server, tmp_path: Path) -> None:
+    """Not only on the console: the library's INFO lines (here, continuing a run) reach the flow run's logs."""
+    run_dir = tmp_path / "run"
+    generate_instructions(offline(teacher_server, run_dir, num_instructions=20))
+    # 100: beyond what the first run's answers already hold, so the second run continues it
+    state = generate_instructions(offline(teacher_server, run_dir, num_instructions=100), return_state=True)
+    assert state.result()["kept"] == 100
+    logs = flow_run_logs(state.state_details.flow_run_id)
+    library = [log for log in logs if log.name.startswith("pipeline.") and log.level == logging.INFO]
+    assert library, [(log.name, log.message) for log in logs]
+
+
 def test_killed_flow_run_continues_without_repaying(prefect_server, tmp_path: Path, request_hash) -> None:
     from prefect.settings import PREFECT_API_URL
 
@@ -143,11 +179,15 @@ def test_finetune_flow_trains_on_the_published_dataset(prefect_server, teacher_s
     generate_instructions(offline(teacher_server, run_dir, num_instructions=40))
     build_dataset_flow(DatasetParams(run_dir=str(run_dir), validation_size=0.1))
     base = build_tiny_llama(tmp_path / "tiny", ["Below is an instruction that describes a task."])
-    result = finetune(FinetuneParams(base_model=str(base), output_dir=str(tmp_path / "model"), max_steps=2,
-                                     eval_samples=1, learning_rate=1e-3))  # fmt: skip
+    state = finetune(FinetuneParams(base_model=str(base), output_dir=str(tmp_path / "model"), max_steps=2,
+                                    eval_samples=1, learning_rate=1e-3), return_state=True)  # fmt: skip
+    result = state.result()
     assert result["report"]["dataset"] == str((run_dir / "dataset" / "hf").resolve())  # found through Artifact.get
     assert (tmp_path / "model" / "eval.json").is_file()
     assert "loss" in Artifact.get("alpaca-model-eval").data.lower()
+    logs = flow_run_logs(state.state_details.flow_run_id)
+    progress = [log.message for log in logs if log.name == "pipeline.sft.finetune" and ": loss " in log.message]
+    assert [line.split(":")[0] for line in progress] == ["step 1 of 2", "step 2 of 2"], progress  # every step
 
 
 def test_batch_tasks_on_a_dask_cluster_give_the_same_run(prefect_server, teacher_server, tmp_path: Path) -> None:

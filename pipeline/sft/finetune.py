@@ -232,8 +232,23 @@ def build_trainer(data: SftData, output_dir: Path, config: TrainConfig) -> tuple
         eval_dataset=_pairs(data.validation),
         processing_class=tokenizer,
         peft_config=peft_config,
+        callbacks=[_progress_logger()],
     )
     return trainer, base_path
+
+
+def _progress_logger() -> Any:
+    """A Trainer callback that logs loss and learning rate at every logging step on this module's logger: Trainer
+    only prints them, and a Prefect flow run's logs collect log records, not prints."""
+    from transformers import TrainerCallback
+
+    class ProgressLogger(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **_: Any) -> None:
+            if state.is_world_process_zero and logs and "loss" in logs:  # not eval's or the end-of-training summary
+                log.info("step %d of %d: loss %.4f, learning rate %.3g", state.global_step, state.max_steps,
+                         logs["loss"], logs["learning_rate"])  # fmt: skip
+
+    return ProgressLogger()
 
 
 def _pairs(records: tuple[dict[str, str], ...]) -> Any:
