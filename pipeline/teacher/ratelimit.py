@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 
 class RateLimiter:
@@ -16,18 +15,15 @@ class RateLimiter:
     of budget (429 Retry-After, x-ratelimit-remaining-* = 0) pause every sender until the given time.
     """
 
-    def __init__(
-        self, rpm: float | None = None, tpm: float | None = None, clock: Callable[[], float] = time.monotonic
-    ):
+    def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
         if rpm is not None and rpm <= 0 or tpm is not None and tpm <= 0:
             raise ValueError("rpm and tpm must be positive when given")
         self.rpm = rpm
         self.tpm = tpm
-        self._clock = clock
         self._lock = asyncio.Lock()
         self._next_request = 0.0  # earliest time the next request may go
         self._tokens = float(tpm) if tpm else 0.0  # token bucket level, refilled at tpm/60 per second
-        self._refilled_at = clock()
+        self._refilled_at = time.monotonic()
         self._paused_until = 0.0
 
     def _refill(self, now: float) -> None:
@@ -39,7 +35,7 @@ class RateLimiter:
         """Wait until one more request of about `tokens` tokens fits both budgets, then charge it."""
         async with self._lock:  # FIFO: senders take their turn in the order they asked
             while True:
-                now = self._clock()
+                now = time.monotonic()
                 self._refill(now)
                 wait = max(self._paused_until - now, self._next_request - now, 0.0)
                 if self.tpm and self._tokens < min(tokens, self.tpm):
@@ -59,4 +55,4 @@ class RateLimiter:
 
     def pause(self, seconds: float) -> None:
         """Hold every sender for `seconds` from now (the server said its budget is spent)."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
