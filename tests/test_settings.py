@@ -33,8 +33,8 @@ COMMANDS = ("generate", "run", "train", "dataset", "dedup")
 SHARED = [
     (GenerateConfig, "num_instructions", "generate.num_instructions run.num_instructions", "GenerateParams"),
     (GenerateConfig, "run_seed", "generate.run_seed run.run_seed", "GenerateParams"),
-    (GenerateConfig, "num_demonstrations", "generate.num_demonstrations run.num_demonstrations", "GenerateParams.num_demonstrations"),
-    (GenerateConfig, "tasks_per_request", "generate.tasks_per_request run.tasks_per_request", "GenerateParams.tasks_per_request"),
+    (GenerateConfig, "num_demonstrations", "generate.num_demonstrations run.num_demonstrations", "GenerateParams"),
+    (GenerateConfig, "tasks_per_request", "generate.tasks_per_request run.tasks_per_request", "GenerateParams"),
     (
         GenerateConfig,
         "rouge_threshold",
@@ -44,7 +44,7 @@ SHARED = [
     (GenerateConfig, "tokenizer", "generate.tokenizer run.tokenizer dedup.tokenizer", "GenerateParams"),
     (GenerateConfig, "top_k_similar", "dedup.top_k", ""),
     (GenerateConfig, "max_concurrency", "generate.concurrency run.concurrency", "GenerateParams.concurrency"),
-    (GenerateConfig, "max_requests", "generate.max_requests run.max_requests", "GenerateParams.max_requests"),
+    (GenerateConfig, "max_requests", "generate.max_requests run.max_requests", "GenerateParams"),
     (GenerateConfig, "max_cost_usd", "generate.max_cost run.max_cost", "GenerateParams.max_cost"),
     (TeacherConfig, "model", "generate.model run.model", "GenerateParams"),
     (TeacherConfig, "base_url", "generate.base_url run.base_url", "GenerateParams"),
