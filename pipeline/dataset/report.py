@@ -220,11 +220,11 @@ def write_report(run: FinishedRun, rows: Sequence[Mapping[str, Any]], splits: Ma
     return Report(directory, FIGURES, lengths, verbs, with_verb, {name: flag_counts[name] for name in flags})
 
 
-def inline_figures(markdown: str, directory: Path, width: int = INLINE_WIDTH) -> str:
+def inline_figures(markdown: str, directory: Path) -> str:
     """The report with each figure it links embedded as a small PNG data URI.
 
     For viewers that cannot open files beside the report: the Prefect UI renders a markdown artifact's
-    `data:image/png;base64,` images. Each figure is scaled to `width` pixels and quantized to 256 colours,
+    `data:image/png;base64,` images. Each figure is scaled to `INLINE_WIDTH` pixels and quantized to 256 colours,
     ~20-60 KB where the full-size files take ~50-300 KB.
     """
     from PIL import Image
@@ -235,7 +235,7 @@ def inline_figures(markdown: str, directory: Path, width: int = INLINE_WIDTH) ->
             return match.group(0)
         with Image.open(path) as image:
             small = image.convert("RGB")
-        small.thumbnail((width, 10 * width), Image.Resampling.LANCZOS)
+        small.thumbnail((INLINE_WIDTH, 10 * INLINE_WIDTH), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
         small.quantize(colors=256).save(buffer, format="PNG", optimize=True)
         return f"![{match.group(1)}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode('ascii')})"

@@ -64,20 +64,18 @@ def sample_demonstrations(seeds: Sequence[SeedTask], k: int, rng: random.Random)
     return rng.sample(list(seeds), k)
 
 
-def build_prompt(
-    demonstrations: Sequence[SeedTask], num_tasks: int = 20, version: str = PROMPT_VERSION
-) -> BootstrapPrompt:
+def build_prompt(demonstrations: Sequence[SeedTask], num_tasks: int = 20) -> BootstrapPrompt:
     """Render the bootstrap prompt: requirements, k `###`-separated demonstrations, then task k+1's header."""
     if num_tasks <= len(demonstrations):
         raise ValueError(f"num_tasks ({num_tasks}) must exceed the number of demonstrations ({len(demonstrations)})")
-    header = Template(load_template(f"{version}.txt")).substitute(num_tasks=num_tasks)
+    header = Template(load_template(f"{PROMPT_VERSION}.txt")).substitute(num_tasks=num_tasks)
     blocks = [format_demonstration(n, seed.example) for n, seed in enumerate(demonstrations, start=1)]
     first_index = first_task_number(len(demonstrations))
     text = header
     for block in blocks:
         text += f"{BLOCK_SEPARATOR}\n{block}\n"
     text += f"{BLOCK_SEPARATOR}\n{first_index}. Instruction:"
-    system = load_template(f"{version}.system.txt").strip()
+    system = load_template(f"{PROMPT_VERSION}.system.txt").strip()
     return BootstrapPrompt(
         text=text,
         messages=({"role": "system", "content": system}, {"role": "user", "content": text}),
