@@ -34,7 +34,9 @@ from pipeline.teacher.config import TeacherConfig
 
 
 def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipeline").setLevel(level)  # flows/__init__.py set it to INFO for the flow-run logs
     for noisy in (
         "httpx",
         "httpx2",
