@@ -92,6 +92,26 @@ def test_end_to_end_flow_publishes_the_dataset(prefect_server, teacher_server, t
     progress = Artifact.get("alpaca-generation-progress")
     assert float(progress.data) == 100.0 and "60 / 60 kept" in progress.description
 
+    # The CLI with the same settings makes the same run; the flow's counters are the real ones.
+    from click.testing import CliRunner
+
+    from flows.cli import main
+
+    cli_dir = tmp_path / "cli"
+    args = ["generate", "-n", "60", "-o", str(cli_dir), "--base-url", teacher_server.base_url, "--model",
+            "simulated-teacher", "--no-cache", "--concurrency", "2", "--no-progress"]  # fmt: skip
+    assert CliRunner().invoke(main, args).exit_code == 0
+    for name in ("kept.jsonl", "rejected.jsonl"):
+        assert (run_dir / name).read_bytes() == (cli_dir / name).read_bytes()
+    flow_stats, cli_stats = (json.loads((folder / "stats.json").read_text()) for folder in (run_dir, cli_dir))
+    same = ("kept", "candidates", "answers", "prompt_tokens", "completion_tokens", "rejected", "stopped")
+    assert {name: flow_stats[name] for name in same} == {name: cli_stats[name] for name in same}
+    answered = len((run_dir / RESPONSES).read_text().splitlines())
+    assert flow_stats["new_requests"] == flow_stats["received"] == flow_stats["paid_requests"] == answered > 0
+    assert flow_stats["elapsed_s"] > 0 and flow_stats["added"] == 60
+    assert {"measure": "new_requests", "value": answered} in stats
+    assert f"| Teacher requests answered | {answered} ({answered} paid," in description
+
 
 def test_deployment_schedule_and_parameter_form(prefect_server) -> None:
     import jsonschema
