@@ -110,7 +110,7 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
                 _show_progress(progress, stats, params.num_instructions)
                 indices = engine.wanted(params.batch_requests * params.parallel_batches)
                 size = params.batch_requests
-                logger.info("kept %d / %d from %d answers; fetching requests %d-%d in %d batch tasks", stats.kept,
+                logger.info("kept %d / %d from %d answers; fetching requests %d-%d (%d batch tasks)", stats.kept,
                             params.num_instructions, stats.answers, indices[0], indices[-1],
                             -(-len(indices) // size))  # fmt: skip
                 futures = [fetch_batch.submit(params, endpoint.base_url, model, indices[i : i + size])

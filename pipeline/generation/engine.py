@@ -61,10 +61,10 @@ class Engine:
         for record in self.store.iter_responses():
             self._take(record, new=False)
         self._started = self._checkpointed = time.perf_counter()
+        if self.stats.kept < config.num_instructions and (self.processor.next_index or self._pending):
+            log.info("continuing %s at request %d with %d examples kept; %d journaled answers to use first",
+                     self.store.root, self.processor.next_index, self.stats.kept, len(self._pending))  # fmt: skip
         self.advance()
-        if not self.stats.stopped and (self.processor.next_index or self._pending):
-            log.info("continuing %s at request %d: %d kept, %d journaled answers not used yet", self.store.root,
-                     self.processor.next_index, self.stats.kept, len(self._pending))  # fmt: skip
 
     # Answers in
 
