@@ -137,7 +137,8 @@ def _publish_stats(summary: dict[str, Any], run_dir: str) -> None:
     measures = ("kept", "added", "candidates", "answers", "keep_rate", "received", "paid_requests", "new_requests",
                 "cache_hits", "paid_prompt_tokens", "paid_completion_tokens", "cost_usd", "retries", "elapsed_s",
                 "stopped")  # fmt: skip
-    rows = [{"measure": name, "value": summary[name]} for name in measures]
+    shown = {**summary, "keep_rate": round(summary["keep_rate"], 4), "elapsed_s": round(summary["elapsed_s"], 1)}
+    rows = [{"measure": name, "value": shown[name]} for name in measures]
     rows += [{"measure": f"rejected: {reason}", "value": count} for reason, count in summary["rejected"].items()]
     create_table_artifact(rows, key="alpaca-generation-stats", description=f"Run folder `{Path(run_dir).resolve()}`")
 
