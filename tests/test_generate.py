@@ -159,6 +159,23 @@ def test_the_checkpoint_moves_with_the_run_so_a_rerun_replays_nothing(teacher_se
     assert rerun["received"] == stats["received"] and rerun["paid_requests"] == stats["paid_requests"]
 
 
+def test_a_new_folder_with_the_same_settings_pays_nothing_twice(teacher_server, tmp_path: Path,
+                                                                no_openai_env) -> None:  # fmt: skip
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"simulated-teacher": {"input": 1.0, "output": 2.0}}))
+    common = ["-n", "40", "--cache-path", str(tmp_path / "cache.sqlite"), "--prices", str(prices), *at(teacher_server)]
+    assert run_cli("-o", str(tmp_path / "first"), *common)[0] == 0
+    requests = len(teacher_server.requests)
+    code, output = run_cli("-o", str(tmp_path / "second"), *common)
+    assert code == 0 and len(teacher_server.requests) == requests  # every answer came from the cache
+    first, second = (json.loads((tmp_path / run / "stats.json").read_text()) for run in ("first", "second"))
+    assert first["paid_requests"] == first["received"] > 0 and first["cost_usd"] > 0 and first["cache_hits"] == 0
+    assert second["cache_hits"] == second["new_requests"] == second["received"] == first["received"]
+    assert second["paid_requests"] == second["paid_completion_tokens"] == 0 and second["cost_usd"] == 0.0
+    assert f"{second['cache_hits']} from cache; 0 paid in all, 0 tokens, $0.0000" in output
+    assert (tmp_path / "first" / "kept.jsonl").read_bytes() == (tmp_path / "second" / "kept.jsonl").read_bytes()
+
+
 def test_a_small_run_asks_only_for_what_it_needs(teacher_server, tmp_path: Path, no_openai_env) -> None:
     out = tmp_path / "run"
     assert run_cli("-n", "100", "-o", str(out), "--no-cache", "--concurrency", "16", *at(teacher_server))[0] == 0

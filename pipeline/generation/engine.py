@@ -52,6 +52,8 @@ class Engine:
         manifest = build_manifest(config, teacher, Path(seed_path), seeds)
         checkpoint = self.store.open(manifest, run_identity(config, teacher, manifest["seed_tasks"]["sha256"]))
         self.stats = GenerateStats()
+        if cost_usd(self.prices, teacher.model, 0, 0) is not None:  # a known price: nothing paid yet is $0
+            self.stats.cost_usd = 0.0
         self.processor = Processor(config, seeds, self.store, self.stats)
         if checkpoint is not None:
             self.processor.restore(checkpoint)
@@ -83,7 +85,7 @@ class Engine:
         if index in self._seen:  # a batch retried after part of it was journaled
             return
         self._seen.add(index)
-        response = TeacherResponse.from_dict({k: v for k, v in record.items() if k != "request_index"}, False)
+        response = TeacherResponse(**{name: value for name, value in record.items() if name != "request_index"})
         stats = self.stats
         stats.received += 1
         if new:

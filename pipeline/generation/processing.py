@@ -79,7 +79,8 @@ class Processor:
         self.next_position = 0  # where in that answer to go on: > 0 when the target cut it short
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
-        """Continue from a checkpoint: counts as they were, and the pool rebuilt from the kept examples."""
+        """Continue from a checkpoint: counts as they were, and the pool rebuilt from the kept examples (unless
+        the target is reached, when no answer will be used)."""
         saved, stats = checkpoint["stats"], self.stats
         for name in _PROCESSING_COUNTS:
             setattr(stats, name, saved[name])
@@ -88,8 +89,9 @@ class Processor:
         self.unproductive = checkpoint["unproductive"]
         self.next_index = checkpoint["next_index"]
         self.next_position = checkpoint.get("next_position", 0)
-        with open(self.store.root / KEPT, encoding="utf-8") as kept:  # streamed: 52K records with neighbours
-            self.index.extend(json.loads(line)["instruction"] for line in kept)
+        if stats.kept < self.config.num_instructions:  # a finished run uses no answer: its pool is not needed
+            with open(self.store.root / KEPT, encoding="utf-8") as kept:  # streamed: 52K records with neighbours
+                self.index.extend(json.loads(line)["instruction"] for line in kept)
 
     def checkpoint(self) -> None:
         """Record the state after the answers used so far, with the derived files made durable."""
