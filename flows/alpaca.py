@@ -31,11 +31,11 @@ from pipeline.core.runfiles import STATS
 DATASET_ARTIFACT = "alpaca-dataset"  # the stable key consumers look up: Artifact.get("alpaca-dataset")
 
 
-def _configs(params: GenerateParams, base_url: str, model: str) -> tuple[Any, Any]:
+def _configs(params: GenerateParams, base_url: str, model: str, share: int = 1) -> tuple[Any, Any]:
+    """The library's configs from the form; a batch task paces itself to its `share` of the run's budgets."""
     from pipeline.generation.config import GenerateConfig
     from pipeline.teacher.config import TeacherConfig
 
-    share = params.parallel_batches  # each batch task paces itself to its share of the run's budgets
     config = GenerateConfig(
         num_instructions=params.num_instructions, run_seed=params.run_seed, rouge_threshold=params.rouge_threshold,
         tokenizer=params.tokenizer, max_concurrency=params.concurrency, max_cost_usd=params.max_cost,
@@ -68,14 +68,15 @@ def _retry_can_fix(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_can_fix, cache_policy=NO_CACHE)
-def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list[int]) -> dict[str, int]:
-    """Fetch one range of requests (many in flight) into its own journal part of the run folder."""
+def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list[int], share: int) -> dict[str, int]:
+    """Fetch one range of requests (many in flight) into its own journal part of the run folder, paced to
+    1/`share` of the run's rpm and tpm budgets (`share`: the batch tasks of this round)."""
     from flows.endpoint import LOCAL_SERVER_KEY
     from pipeline.generation.fetch import fetch_batch as fetch_into_part
     from pipeline.generation.seeds import load_seed_tasks
     from pipeline.teacher.cache import ResponseCache, default_cache_path
 
-    config, teacher = _configs(params, base_url, model)
+    config, teacher = _configs(params, base_url, model, share)
     cache = ResponseCache(default_cache_path()) if params.use_cache else None
     try:
         api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_SERVER_KEY  # from the worker, never a parameter
@@ -110,11 +111,12 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
                 _show_progress(progress, stats, params.num_instructions)
                 indices = engine.wanted(params.batch_requests * params.parallel_batches)
                 size = params.batch_requests
+                batches = [indices[i : i + size] for i in range(0, len(indices), size)]
                 logger.info("kept %d / %d from %d answers; fetching requests %d-%d (%d batch tasks)", stats.kept,
-                            params.num_instructions, stats.answers, indices[0], indices[-1],
-                            -(-len(indices) // size))  # fmt: skip
-                futures = [fetch_batch.submit(params, endpoint.base_url, model, indices[i : i + size])
-                           for i in range(0, len(indices), size)]  # fmt: skip
+                            params.num_instructions, stats.answers, indices[0], indices[-1], len(batches))  # fmt: skip
+                # The budgets are shared by the batches that run, not by parallel_batches of them.
+                futures = [fetch_batch.submit(params, endpoint.base_url, model, batch, len(batches))
+                           for batch in batches]  # fmt: skip
                 engine.add_retries(sum(future.result()["retries"] for future in futures))
         finally:
             engine.close()
