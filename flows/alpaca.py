@@ -212,8 +212,8 @@ def train_task(dataset: str, output_dir: str, params: FinetuneParams) -> dict[st
 @flow(name="finetune")
 def finetune(params: FinetuneParams) -> dict[str, Any]:
     """Fine-tune on params.dataset_path, or on the latest published dataset when none is given."""
-    dataset = params.dataset_path or latest_dataset()["dataset_dir"]
-    output_dir = params.output_dir or str(Path(dataset).resolve().parent / "model")
+    dataset = str(Path(params.dataset_path or latest_dataset()["dataset_dir"]).resolve())
+    output_dir = str(Path(params.output_dir).resolve()) if params.output_dir else str(Path(dataset).parent / "model")
     result = train_task(dataset, output_dir, params)
     create_markdown_artifact(
         Path(result["eval_md"]).read_text(encoding="utf-8"), key="alpaca-model-eval",

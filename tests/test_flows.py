@@ -113,6 +113,24 @@ def test_end_to_end_flow_publishes_the_dataset(prefect_server, teacher_server, t
     assert f"| Teacher requests answered | {answered} ({answered} paid," in description
 
 
+def test_published_paths_are_absolute_and_load_from_elsewhere(prefect_server, teacher_server, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from datasets import load_from_disk
+
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    alpaca_pipeline(PipelineParams(generate=offline(teacher_server, Path("rel") / "run", num_instructions=20),
+                                   finetune=None))  # fmt: skip
+    published = latest_dataset()
+    paths = {name: value for name, value in published.items() if name in ("dataset_dir", "hf_dir", "alpaca_json",
+                                                                            "card", "report")}  # fmt: skip
+    assert len(paths) == 5 and all(Path(value).is_absolute() for value in paths.values()), paths
+    assert published["dataset_dir"] == str(tmp_path / "here" / "rel" / "run" / "dataset")
+    monkeypatch.chdir("/")  # a consumer elsewhere: the README's snippet
+    dataset = load_from_disk(json.loads(Artifact.get(DATASET_ARTIFACT).data)[0]["hf_dir"])
+    assert sum(split.num_rows for split in dataset.values()) == 20
+
+
 def test_deployment_schedule_and_parameter_form(prefect_server) -> None:
     import jsonschema
     from prefect.client.orchestration import get_client

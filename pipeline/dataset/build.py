@@ -122,7 +122,7 @@ def build_dataset(
     split_rows = {"train": [row for i, row in enumerate(rows) if i not in held_out]}
     if held_out:
         split_rows["validation"] = [row for i, row in enumerate(rows) if i in held_out]
-    final = run.root / DATASET_DIR
+    final = run.root.resolve() / DATASET_DIR  # absolute: summaries and artifacts are read from anywhere
     partial = run.root / f".{DATASET_DIR}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     # Nothing in the files names the run folder, so a copied or re-made run gives the same bytes.
