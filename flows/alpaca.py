@@ -29,6 +29,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.runfiles import STATS
 
 DATASET_ARTIFACT = "alpaca-dataset"  # the stable key consumers look up: Artifact.get("alpaca-dataset")
+ARTIFACT_DESCRIPTION_LIMIT = 5000  # characters of the card shown in the artifact's description
 
 
 def _configs(params: GenerateParams, base_url: str, model: str, share: int = 1) -> tuple[Any, Any]:
@@ -182,10 +183,27 @@ def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
     body = card.split("\n---\n", 1)[1] if card.startswith("---\n") else card  # the UI shows markdown, not YAML
     counts = ", ".join(f"{count:,} {split}" for split, count in summary["splits"].items())
     headline = f'Dataset `{summary["dataset_dir"]}`: {counts} rows. Load: `load_from_disk("{summary["hf_dir"]}")`'
-    create_table_artifact([record], key=DATASET_ARTIFACT, description=f"{headline}\n\n{body}"[:5000])
+    description = _whole_sections(f"{headline}\n\n{body}", ARTIFACT_DESCRIPTION_LIMIT, summary["card"])
+    create_table_artifact([record], key=DATASET_ARTIFACT, description=description)
     if params.push_to_hub:  # after publishing: a failed upload leaves the local dataset usable by finetune
         record["hub_url"] = push_dataset_task(summary["dataset_dir"], params.push_to_hub, params.private)
     return record
+
+
+def _whole_sections(markdown: str, limit: int, source: str) -> str:
+    """As many whole `## ` sections of `markdown` as fit in `limit` characters, then a line naming the rest."""
+    if len(markdown) <= limit:
+        return markdown
+    head, *sections = markdown.split("\n## ")
+    titles = [section.split("\n", 1)[0] for section in sections]
+    kept = head
+    for count, section in enumerate(sections):
+        rest = ", ".join(titles[count:])
+        note = f"\n\n*The full card, with {rest}, is `{source}`.*"
+        if len(kept) + len("\n## ") + len(section) + len(note) > limit:
+            return kept.rstrip() + note
+        kept += "\n## " + section
+    return kept  # not reached: the whole text is longer than the limit
 
 
 def latest_dataset() -> dict[str, Any]:

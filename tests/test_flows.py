@@ -84,6 +84,12 @@ def test_end_to_end_flow_publishes_the_dataset(prefect_server, teacher_server, t
     assert published["dataset_dir"] == result["dataset"]["dataset_dir"] and published["kept"] == 60
     description = Artifact.get(DATASET_ARTIFACT).description  # a headline, then the dataset card's body
     assert description.startswith(f"Dataset `{published['dataset_dir']}`") and "\n# " in description
+    # The card is longer than the description holds: whole sections, then where the rest is.
+    shown, note = description.rsplit("\n\n*The full card, with ", 1)
+    assert len(description) <= 5000 and note.endswith(f", is `{published['card']}`.*")
+    card = Path(published["card"]).read_text(encoding="utf-8")
+    next_section = card.split(shown.split("\n## ")[-1], 1)[1]
+    assert next_section.startswith("\n\n## ") and note.startswith(next_section[5:].split("\n", 1)[0])
     stats = json.loads(Artifact.get("alpaca-generation-stats").data)
     assert {"measure": "kept", "value": 60} in stats
     assert any(row["measure"].startswith("rejected: ") for row in stats)
@@ -110,7 +116,7 @@ def test_end_to_end_flow_publishes_the_dataset(prefect_server, teacher_server, t
     assert flow_stats["new_requests"] == flow_stats["received"] == flow_stats["paid_requests"] == answered > 0
     assert flow_stats["elapsed_s"] > 0 and flow_stats["added"] == 60
     assert {"measure": "new_requests", "value": answered} in stats
-    assert f"| Teacher requests answered | {answered} ({answered} paid," in description
+    assert f"| Teacher requests answered | {answered} ({answered} paid," in card
 
 
 def test_published_paths_are_absolute_and_load_from_elsewhere(prefect_server, teacher_server, tmp_path: Path,
