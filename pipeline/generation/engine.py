@@ -111,7 +111,7 @@ class Engine:
         stats, processor, config = self.stats, self.processor, self.config
         started = time.perf_counter()
         while stats.kept < config.num_instructions and processor.next_index in self._pending:
-            if started - self._checkpointed >= CHECKPOINT_EVERY_S:
+            if time.perf_counter() - self._checkpointed >= CHECKPOINT_EVERY_S:  # a long replay checkpoints too
                 self._checkpoint()
             index = processor.next_index
             processor.process(index, self._pending[index])
