@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.datafile import RawRecord, read_records
 from pipeline.core.errors import InputDataError
 from pipeline.core.records import Example, SeedTask
 
@@ -21,25 +21,22 @@ def default_seed_path() -> Path:
 
 
 def load_seed_tasks(path: str | Path) -> list[SeedTask]:
-    """Read seed tasks from `path`, whichever supported format it is in.
+    """Read seed tasks from `path`, whichever supported format it is in; any bad record stops the load.
 
     Raises:
         InputDataError: naming the file, line and field, for anything that is not a valid seed file.
     """
     path = Path(path)
-    text = _read_text(path)
-    if not text.strip():
-        raise InputDataError(f"{path}: the file is empty; expected seed tasks as JSONL or a JSON list")
-    records = _json_list(path, text) if text.lstrip().startswith("[") else _json_lines(path, text)
     tasks: list[SeedTask] = []
     first_line_of_id: dict[str, int] = {}
-    for number, (line, record) in enumerate(records):
-        task = _to_seed_task(path, line, number, record)
+    for record in _strict(path):
+        task = _to_seed_task(path, record.line, record.index, record.value)
         if task.id in first_line_of_id:
             raise InputDataError(
-                f"{path}:{line}: field 'id': duplicate id {task.id!r} (first used on line {first_line_of_id[task.id]})"
+                f"{path}:{record.line}: field 'id': duplicate id {task.id!r} (first used on line "
+                f"{first_line_of_id[task.id]})"
             )
-        first_line_of_id[task.id] = line
+        first_line_of_id[task.id] = record.line
         tasks.append(task)
     if not tasks:
         raise InputDataError(f"{path}: no seed tasks found; expected at least one record")
@@ -47,81 +44,31 @@ def load_seed_tasks(path: str | Path) -> list[SeedTask]:
 
 
 def load_alpaca_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """Read an Alpaca dataset (JSON list or JSONL) as (line, record) pairs, extra fields kept.
+    """Read an Alpaca dataset (JSON list or JSONL) as (line, record) pairs, extra fields kept; strict.
+
+    For a dataset to clean, where a bad record is data rather than a reason to stop, read it with
+    `pipeline.core.datafile.read_records` instead (as `alpaca-pipeline clean` and `dedup` do).
 
     Raises:
         InputDataError: naming the file, line and field of the first record that is not an Alpaca record.
     """
     path = Path(path)
-    text = _read_text(path)
-    if not text.strip():
-        raise InputDataError(f"{path}: the file is empty; expected Alpaca records as JSONL or a JSON list")
-    records = list(_json_list(path, text) if text.lstrip().startswith("[") else _json_lines(path, text))
-    for line, record in records:
-        where = f"{path}:{line}"
-        if not isinstance(record, dict):
-            raise InputDataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        _example(where, record, "")
+    records = []
+    for record in _strict(path):
+        where = f"{path}:{record.line}"
+        if not isinstance(record.value, dict):
+            raise InputDataError(f"{where}: expected a JSON object, got {type(record.value).__name__}")
+        _example(where, record.value, "")
+        records.append((record.line, record.value))
     return records
 
 
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputDataError(f"{path}: no such file; expected a seed task file (JSONL or JSON)") from None
-    except IsADirectoryError:
-        raise InputDataError(f"{path}: is a directory; expected a seed task file (JSONL or JSON)") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise InputDataError(
-            f"{path}:{line}: byte {data[error.start]:#04x} is not valid UTF-8; save the file as UTF-8"
-        ) from None
-
-
-def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
-    for line, row in enumerate(text.splitlines(), start=1):
-        if not row.strip():
-            continue
-        try:
-            yield line, json.loads(row)
-        except json.JSONDecodeError as error:
-            raise InputDataError(f"{path}:{line}: invalid JSON ({error.msg} at column {error.colno})") from None
-
-
-def _json_list(path: Path, text: str) -> Iterator[tuple[int, Any]]:
-    """Decode a JSON array element by element, so each record keeps the line it starts on."""
-    decoder = json.JSONDecoder()
-    position = text.index("[") + 1
-
-    def skip_space(at: int) -> int:
-        while at < len(text) and text[at].isspace():
-            at += 1
-        return at
-
-    def fail(at: int, message: str) -> InputDataError:
-        return InputDataError(f"{path}:{text.count(chr(10), 0, at) + 1}: invalid JSON ({message})")
-
-    position = skip_space(position)
-    if position < len(text) and text[position] == "]":
-        return
-    while True:
-        try:
-            record, end = decoder.raw_decode(text, position)
-        except json.JSONDecodeError as error:
-            raise fail(error.pos, error.msg) from None
-        yield text.count("\n", 0, position) + 1, record
-        position = skip_space(end)
-        if position < len(text) and text[position] == ",":
-            position = skip_space(position + 1)
-        elif position < len(text) and text[position] == "]":
-            if text[position + 1 :].strip():
-                raise fail(position + 1, "extra data after the closing ']'")
-            return
-        else:
-            raise fail(position, "expected ',' or ']' after a record")
+def _strict(path: Path) -> Iterator[RawRecord]:
+    """The file's records; a line that is not JSON stops the load."""
+    for record in read_records(path):
+        if record.error is not None:
+            raise InputDataError(f"{path}:{record.line}: {record.error}")
+        yield record
 
 
 def _to_seed_task(path: Path, line: int, number: int, record: Any) -> SeedTask:
