@@ -51,7 +51,7 @@ def task(instruction: str, task_input: str = "<noinput>", output: str = "A fine 
         (task("Describe what the attached photo shows.", "[attached: beach.jpg]"), "input_is_media_placeholder"),
         (task("Describe what the attached photo shows.", "holiday_photo.png"), "input_is_media_placeholder"),
         (task("Describe what the attached photo shows.", '<img src="chart.png">'), "input_is_media_placeholder"),
-        (task("Repeat the sentence exactly as it is.", "The cat sat.", "The cat sat."), "input_equals_output"),
+        (task("Rewrite the sentence in the present tense.", "The cat sat.", "The cat sat."), "input_equals_output"),
         (task("Summarize the following paragraph briefly.", "Bees pollinate crops.", "Bees pollin"), "truncated"),
         ("Sorry, as an AI I cannot produce that list.", "unparseable"),
         ("4. Instruction: Translate the sentence into German.\n4. Input:\nGood morning", "unparseable"),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from pipeline.core.records import Example
+from pipeline.generation import defects
 
 # Alpaca's blocklist: tasks a text-only model cannot do (generate_instruction.py, stanford_alpaca).
 DEFAULT_BLOCKLIST = (
@@ -106,7 +107,7 @@ def leaked_next_task(example: Example, config: FilterConfig) -> str | None:
 
 def unusable_input(example: Example, config: FilterConfig) -> str | None:
     task_input = example.input.strip()
-    if _URL_ONLY.match(task_input):
+    if _URL_ONLY.match(task_input) and not defects.is_about_urls(example):
         return "input_is_url"
     if _MEDIA_PLACEHOLDER.match(task_input):
         return "input_is_media_placeholder"
@@ -114,8 +115,7 @@ def unusable_input(example: Example, config: FilterConfig) -> str | None:
 
 
 def input_equals_output(example: Example, config: FilterConfig) -> str | None:
-    task_input = example.input.strip()
-    return "input_equals_output" if task_input and task_input == example.output.strip() else None
+    return "input_equals_output" if defects.is_unchanged_edit(example) else None
 
 
 RULES: tuple[Callable[[Example, FilterConfig], str | None], ...] = (
@@ -127,6 +127,7 @@ RULES: tuple[Callable[[Example, FilterConfig], str | None], ...] = (
     leaked_next_task,
     unusable_input,
     input_equals_output,
+    *defects.RULES,
 )
 
 
