@@ -304,8 +304,71 @@ def dedup(
 
     summary = dedup_file(input_path, output, seed_tasks, threshold, tokenizer, top_k, progress=not no_progress)
     rejected_path, summary_path = sidecar_paths(output)
-    click.echo(f"Kept {summary.kept} of {summary.records} records; {summary.rejected} near-duplicates dropped.")
+    other = summary.rejected - summary.reasons.get("near_duplicate", 0)
+    unusable = f"; {other} unusable records rejected" if other else ""
+    click.echo(
+        f"Kept {summary.kept} of {summary.records} records; {summary.reasons.get('near_duplicate', 0)} "
+        f"near-duplicates dropped{unusable}."
+    )
     click.echo(f"Kept: {output.resolve()}\nRejected: {rejected_path.resolve()}\nSummary: {summary_path.resolve()}")
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output folder: kept.jsonl, rejected.jsonl, alpaca_data.json, summary.json and report/ (replaced whole).",
+)
+@click.option(
+    "--seed-tasks",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Seed tasks to pre-load into the ROUGE-L pool (any format generate accepts).",
+)
+@option(GenerateConfig, "rouge_threshold", "--threshold", "threshold")
+@option(GenerateConfig, "tokenizer")
+@option(GenerateConfig, "top_k_similar", "--top-k", "top_k")
+@click.option("--no-dedup", is_flag=True, help="Skip the ROUGE-L near-duplicate rule (repairs and rules only).")
+@click.option(
+    "--rules",
+    default=None,
+    metavar="NAME,...",
+    help="Apply only these quality rules (comma-separated; empty for none). Default: all of them.",
+)
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def clean(
+    input_path: Path, output: Path, seed_tasks: Path | None, threshold: float, tokenizer: str, top_k: int,
+    no_dedup: bool, rules: str | None, no_progress: bool,
+) -> None:  # fmt: skip
+    """Clean an Alpaca-format dataset (JSON list or JSONL): repair, reject by named rules, drop near-duplicates.
+
+    Repairs "No input"-type inputs, control and zero-width characters and surrounding whitespace; rejects records
+    with a missing, empty or wrongly typed field and those that break a quality rule, each with every reason;
+    then applies the exact ROUGE-L rule in file order. Rules: url_reference, absent_media, empty_output, ... (see
+    README, "Cleaning an existing dataset").
+    """
+    from pipeline.dataset.cleaned import write_clean_report
+    from pipeline.quality.cleaning import REPORT_FOLDER, RULE_NAMES, CleanConfig, clean_file
+
+    chosen = RULE_NAMES if rules is None else tuple(name.strip() for name in rules.split(",") if name.strip())
+    try:
+        config = CleanConfig(threshold=threshold, tokenizer=tokenizer, dedup=not no_dedup, rules=chosen, top_k=top_k)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--rules") from None
+
+    def report(folder: Path, summary: Any, kept: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> None:
+        write_clean_report(folder / REPORT_FOLDER, summary, kept, rejected)
+
+    summary = clean_file(input_path, output, seed_tasks, config, progress=not no_progress, finish=report)
+    reasons = ", ".join(f"{name} {count:,}" for name, count in summary.reasons.items()) or "none"
+    repairs = ", ".join(f"{name} {count:,}" for name, count in summary.repairs.items()) or "none"
+    click.echo(f"Kept {summary.kept:,} of {summary.records:,} records in {summary.elapsed_s:.1f} s; "
+               f"rejected {summary.rejected:,}.")  # fmt: skip
+    click.echo(f"Rejected by reason: {reasons}.\nRepaired: {repairs}.")
+    click.echo("\n".join(f"{name.replace('_', ' ').capitalize()}: {path}" for name, path in summary.files.items()))
 
 
 @main.command()

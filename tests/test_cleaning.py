@@ -84,11 +84,30 @@ def test_decisions_equal_a_brute_force_rouge_score_run(tmp_path: Path) -> None:
     assert 10 < len(expected) < 400
 
 
-def test_bad_record_is_named(tmp_path: Path) -> None:
+def test_bad_records_are_rejected_with_their_reason_and_the_rest_is_kept(tmp_path: Path) -> None:
     source = tmp_path / "bad.json"
-    source.write_text(json.dumps([RECORDS[0], {"instruction": "Name a colour please.", "input": ""}], indent=2))
+    records = [RECORDS[0], {"instruction": "Name a colour please.", "input": ""}, RECORDS[2], "text", RECORDS[3]]
+    source.write_text(json.dumps(records, indent=2))
     code, output = dedup(str(source), "-o", str(tmp_path / "out.json"))
-    assert code == 1 and f"{source}:7: field 'output' is missing" in output
+    assert code == 0 and "Kept 3 of 5 records; 0 near-duplicates dropped; 2 unusable records rejected" in output
+    assert [record["instruction"] for record in json.loads((tmp_path / "out.json").read_text())] == [
+        RECORDS[0]["instruction"], RECORDS[2]["instruction"], RECORDS[3]["instruction"],
+    ]  # fmt: skip
+    rejected = read_jsonl(tmp_path / "out.rejected.jsonl")
+    assert [(r["record"], r["line"], r["reason"], r.get("detail")) for r in rejected] == [
+        (1, 7, "missing_field", "field 'output' is missing"),
+        (3, 16, "not_an_object", "expected a JSON object, got str"),
+    ]
+    summary = json.loads((tmp_path / "out.summary.json").read_text())
+    assert summary["reasons"] == {"missing_field": 1, "not_an_object": 1}
+
+
+def test_a_file_that_is_no_dataset_stops_with_one_line(tmp_path: Path) -> None:
+    source = tmp_path / "notes.json"
+    source.write_text('[\n  {"instruction": "Name a colour please.", "input": "", "output": "Red"},\n  oops\n]')
+    code, output = dedup(str(source), "-o", str(tmp_path / "out.json"))
+    assert code == 1
+    assert output.strip() == f"Error: {source}:3: invalid JSON (lexical error: invalid char in json text.)"
     assert not (tmp_path / "out.json").exists()
 
 

@@ -87,7 +87,7 @@ def test_defect_is_named(instruction: str, task_input: str, output: str, reason:
     [
         # URLs as the subject of the task
         ("Extract the domain name from the URL.", "https://www.example.com/path?q=1", "example.com"),
-        ("Shorten the link https://example.org/a/very/long/path for a tweet.", "", "example.org/…"),
+        ("Shorten the URL https://example.org/a/very/long/path for a tweet.", "", "example.org/…"),
         ("Find the contact details in this text.", "Call 555-0100 or visit https://acme.example for our hours, "
          "which change every season.", "Phone 555-0100; website acme.example."),
         # Text that mentions media but holds its own content

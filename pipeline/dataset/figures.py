@@ -154,10 +154,10 @@ def _ring_labels(ax: object, sizes: Sequence[int], labels: Sequence[str], radius
                 rotation_mode="anchor", ha="center", va="center", fontsize=fontsize)  # fmt: skip
 
 
-def draw_keep_rate(path: Path, requests: Sequence[tuple[int, int, int]]) -> None:
+def draw_keep_rate(path: Path, requests: Sequence[tuple[int, int, int]], unit: str = "request") -> None:
     """Kept examples and keep rate over the run, by request index; `requests` holds (index, kept, candidates)."""
     with _figure(path, 10, 6.2, nrows=2, sharex=True) as (figure, (top, bottom)):
-        figure.suptitle("Progress over the run, in request order")
+        figure.suptitle(f"Progress over the run, in {unit} order")
         if not requests:
             _empty(top, "no request was processed")
             _empty(bottom, "")
@@ -174,17 +174,17 @@ def draw_keep_rate(path: Path, requests: Sequence[tuple[int, int, int]]) -> None
         rate = 100 * kept[has] / candidates[has]
         window = len(requests) // 20  # smooth over ~5% of the run
         if window > 1:
-            bottom.scatter(index[has], rate, s=10, color=BLUE, alpha=0.35, label="one request")
+            bottom.scatter(index[has], rate, s=10, color=BLUE, alpha=0.35, label=f"one {unit}")
             kept_sum = np.convolve(kept, np.ones(window), "valid")
             rolling = 100 * kept_sum / np.maximum(np.convolve(candidates, np.ones(window), "valid"), 1)
-            bottom.plot(index[window - 1 :], rolling, color=BLUE, linewidth=2, label=f"rolling, {window} requests")
+            bottom.plot(index[window - 1 :], rolling, color=BLUE, linewidth=2, label=f"rolling, {window} {unit}s")
         else:
-            bottom.plot(index[has], rate, color=BLUE, marker="o", markersize=3, linewidth=1.2, label="per request")
+            bottom.plot(index[has], rate, color=BLUE, marker="o", markersize=3, linewidth=1.2, label=f"per {unit}")
         overall = 100 * kept.sum() / max(candidates.sum(), 1)
         bottom.axhline(overall, color="black", linestyle=":", linewidth=1, label=f"whole run {overall:.0f}%")
         bottom.set_ylim(-3, 103)
         bottom.set_ylabel("keep rate (%)")
-        bottom.set_xlabel("request index")
+        bottom.set_xlabel(f"{unit} index")
         bottom.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         bottom.legend(loc="lower left", ncols=3)
 

@@ -175,8 +175,13 @@ def flags_table(meanings: Mapping[str, str], counts: Mapping[str, int]) -> str:
 
 
 def write_report(run: FinishedRun, rows: Sequence[Mapping[str, Any]], splits: Mapping[str, int], directory: Path,
-                 flags: Mapping[str, str]) -> Report:  # fmt: skip
-    """Compute the statistics of `rows` (the dataset, in run order), draw the figures, write report.md."""
+                 flags: Mapping[str, str], summary: Sequence[tuple[str, str]] | None = None,
+                 unit: str = "request") -> Report:  # fmt: skip
+    """Compute the statistics of `rows` (the dataset, in run order), draw the figures, write report.md.
+
+    `summary` replaces the run's headline rows and `unit` names what `request_index` counts, for a report on
+    something other than a generation run (`alpaca-pipeline clean` reports on records of an existing file).
+    """
     from pipeline.dataset import figures  # matplotlib loads only when a report is drawn
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -193,7 +198,7 @@ def write_report(run: FinishedRun, rows: Sequence[Mapping[str, Any]], splits: Ma
     figures.draw_lengths(directory / "lengths.png", words, PROMPT_WORD_LIMIT)
     figures.draw_rouge(directory / "rouge.png", [row["max_rouge_l"] for row in rows], dropped, threshold)
     figures.draw_verbs(directory / "verbs.png", verbs, subtitle)
-    figures.draw_keep_rate(directory / "keep_rate.png", request_progress(run.kept, run.rejected))
+    figures.draw_keep_rate(directory / "keep_rate.png", request_progress(run.kept, run.rejected), unit)
     figures.draw_rejects(directory / "rejects.png", run.stats.get("rejected", {}), run.stats.get("candidates", 0))
 
     flag_counts = Counter(flag for row in rows for flag in row["quality_flags"])
@@ -201,7 +206,7 @@ def write_report(run: FinishedRun, rows: Sequence[Mapping[str, Any]], splits: Ma
     kept_scores = np.array([row["max_rouge_l"] for row in rows])
     sections = [
         "# Data report",
-        markdown_table(["", ""], run_summary(run, splits)),
+        markdown_table(["", ""], summary if summary is not None else run_summary(run, splits)),
         *(["## Notes", *(f"- {note}" for note in run.notes)] if run.notes else []),
         "## Lengths (words)", lengths_table(lengths), "![Length distributions](lengths.png)",
         "## Novelty",

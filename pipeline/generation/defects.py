@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # filters.py imports this module for its rule list
 
 _URL = re.compile(r"\bhttps?://[^\s<>\"']+|\bwww\.[a-z0-9-]+\.[^\s<>\"']+", re.I)
 # The URL is the subject (shorten it, parse it, find its domain), not a page whose text the task needs.
-_ABOUT_URLS = re.compile(r"\b(?:url|urls|link|links|hyperlinks?|domain|web ?address|regex|regular expression)\b", re.I)
+# ("link" is no sign: "summarize the article at the link below" is the defect itself.)
+_ABOUT_URLS = re.compile(r"\b(?:url|urls|uri|hyperlinks?|domain|web ?address|regex|regular expression)\b", re.I)
 _MEDIA = r"(?:image|images|img|picture|pictures|photo|photos|photograph|chart|graph|diagram|figure|video|audio|" \
     r"recording|table|attachment|attached|screenshot|illustration|drawing|sketch|map|file|pdf)"  # fmt: skip
 # A placeholder in brackets stands for media anywhere in an input: <Picture Attached>, [Image], (see chart).
@@ -179,4 +180,10 @@ def _stated_answer(output: str) -> str | None:
     return None
 
 
+# A reason of filters.py's narrower rule names the same defect: one reason per defect in the counts.
+SUBSUMED_BY = {
+    "input_refers_to_absent_media": "input_is_media_placeholder",
+    "output_has_no_output_marker": "placeholder_output",
+    "output_holds_another_task": "output_leaks_next_task",
+}
 RULES = (url_reference, absent_media, no_output_marker, output_holds_another_task, wrong_arithmetic, absent_context)

@@ -1,19 +1,301 @@
-"""Deduplicate an existing Alpaca-format dataset with the same exact ROUGE-L rule the generation loop applies."""
+"""Clean an existing Alpaca-format dataset: repair what can be repaired, reject the rest with named reasons, then
+drop near-duplicates with the exact ROUGE-L rule of the generation loop, in file order.
+
+A record is data, never a reason to stop: a missing, empty or wrongly typed field rejects that record with a
+reason and its record number. Only a file that cannot be read as records stops the run (`InputDataError`). The
+outputs are written into a temporary folder that replaces the output folder in one rename, so a kill leaves the
+old outputs or the new ones, never a mix.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
+from pipeline.core.datafile import RawRecord, read_records
 from pipeline.core.errors import InputDataError
 from pipeline.core.jsonio import write_json_atomic
-from pipeline.generation.dedup import DEFAULT_THRESHOLD, RougeIndex, Tokenizer
-from pipeline.generation.seeds import load_alpaca_records, load_seed_tasks
+from pipeline.core.records import Example
+from pipeline.generation.config import DEFAULT_THRESHOLD, Tokenizer
+from pipeline.generation.dedup import RougeIndex
+from pipeline.generation.defects import SUBSUMED_BY
+from pipeline.generation.filters import RULES, FilterConfig
+from pipeline.generation.parse import normalize_input
+from pipeline.generation.seeds import ALPACA_FIELDS, load_seed_tasks
+
+Rule = Callable[[Example, FilterConfig], str | None]
+RULE_NAMES = tuple(rule.__name__ for rule in RULES)  # what --rules takes
+# Zero-width characters that carry nothing in English text; joiners (U+200C/D) stay, they shape Persian and emoji.
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls except tab, newline, CR
+# Cleaned output folder: kept records (annotated), rejects, the clean data in alpaca_data.json's layout, summary.
+KEPT_FILE, REJECTED_FILE, SUMMARY_FILE, ALPACA_FILE, REPORT_FOLDER = (
+    "kept.jsonl", "rejected.jsonl", "summary.json", "alpaca_data.json", "report",
+)  # fmt: skip
+PROGRESS_BUCKET = 100  # records per point of the report's keep-rate figure
+
+
+@dataclass(frozen=True, slots=True)
+class CleanConfig:
+    """What `clean` does to each record; the defaults repair, apply every rule and Alpaca's ROUGE-L rule."""
+
+    threshold: float = DEFAULT_THRESHOLD  # drop iff ROUGE-L F to an earlier kept instruction is > this, as Alpaca
+    tokenizer: Tokenizer = "rouge"  # rouge_score's: Alpaca's exact decisions
+    dedup: bool = True
+    rules: tuple[str, ...] = RULE_NAMES  # names of the quality rules to apply, from pipeline/generation/filters.py
+    repair: bool = True  # "No input" markers, control and zero-width characters, surrounding whitespace
+    top_k: int = 10  # most similar instructions recorded with each record
+    filters: FilterConfig = field(default_factory=FilterConfig)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.rules) - set(RULE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown rule(s) {', '.join(unknown)}; choose from {', '.join(RULE_NAMES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class CleanSummary:
+    """What a clean run did: counts per reason and per repair, and where the files are (absolute paths)."""
+
+    input: str
+    seed_tasks: str | None
+    records: int
+    kept: int
+    rejected: int
+    reasons: dict[str, int]  # rejected records per reason; a record with two reasons counts in both
+    repairs: dict[str, int]  # records per repair, kept or not
+    rules: list[str]
+    dedup: bool
+    threshold: float
+    tokenizer: str
+    elapsed_s: float
+    files: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One record's fate: `reasons` empty means kept."""
+
+    record: RawRecord
+    example: Example | None  # after repairs; None when the fields could not be read
+    repairs: tuple[str, ...]
+    reasons: tuple[str, ...]
+    detail: str = ""  # what exactly is wrong with a field, for the rejects file
+    max_rouge_l: float | None = None
+    most_similar: tuple[tuple[str, float], ...] = ()
+
+
+def read_fields(record: RawRecord) -> tuple[Example | None, str, str]:
+    """The record as an Example, or (None, reason, detail) for a record whose fields cannot be used."""
+    if record.error is not None:
+        return None, "invalid_json", record.error
+    value = record.value
+    if not isinstance(value, dict):
+        return None, "not_an_object", f"expected a JSON object, got {type(value).__name__}"
+    for name in ALPACA_FIELDS:
+        if name not in value:
+            return None, "missing_field", f"field {name!r} is missing"
+        if not isinstance(value[name], str):
+            return None, "wrong_field_type", f"field {name!r}: expected a string, got {type(value[name]).__name__}"
+    return Example(value["instruction"], value["input"], value["output"]), "", ""
+
+
+def repair(example: Example) -> tuple[Example, tuple[str, ...]]:
+    """Remove control and zero-width characters and surrounding whitespace; a "No input" marker input becomes "".
+
+    >>> repair(Example(" Add 2 and 3.\\u200b", "<noinput>", "5"))
+    (Example(instruction='Add 2 and 3.', input='', output='5'), ('zero_width_characters', 'surrounding_whitespace', \
+'no_input_marker'))
+    """
+    fields, repairs = [example.instruction, example.input, example.output], []
+    for name, pattern in (("control_characters", _CONTROL), ("zero_width_characters", _INVISIBLE)):
+        cleaned = [pattern.sub("", text) for text in fields]
+        if cleaned != fields:
+            fields, repairs = cleaned, [*repairs, name]
+    stripped = [text.strip() for text in fields]
+    if stripped != fields:
+        fields, repairs = stripped, [*repairs, "surrounding_whitespace"]
+    if fields[1] and not normalize_input(fields[1]):  # the parser's own list of "no input" markers
+        fields[1], repairs = "", [*repairs, "no_input_marker"]
+    return Example(*fields), tuple(repairs)
+
+
+def every_reason(example: Example, rules: Iterable[Rule], config: FilterConfig) -> tuple[str, ...]:
+    """The reasons of every rule the example breaks, each once; a broad rule's reason gives way to the narrow
+    rule that named the same defect (`defects.SUBSUMED_BY`)."""
+    found = dict.fromkeys(reason for rule in rules if (reason := rule(example, config)) is not None)
+    return tuple(reason for reason in found if SUBSUMED_BY.get(reason) not in found)
+
+
+def judge(records: Iterable[RawRecord], config: CleanConfig, index: RougeIndex | None) -> Iterator[Verdict]:
+    """Each record's verdict, in file order; kept instructions join `index` (no ROUGE-L rule when it is None)."""
+    rules = [rule for rule in RULES if rule.__name__ in config.rules]
+    for record in records:
+        example, reason, detail = read_fields(record)
+        if example is None:
+            yield Verdict(record, None, (), (reason,), detail)
+            continue
+        repairs: tuple[str, ...] = ()
+        if config.repair:
+            example, repairs = repair(example)
+        empty = next((name for name in ("instruction", "output") if not getattr(example, name).strip()), None)
+        if empty is not None:  # a field without content, whichever rules are on
+            yield Verdict(record, example, repairs, (f"empty_{empty}",), f"field {empty!r} is empty")
+            continue
+        reasons = every_reason(example, rules, config.filters)
+        if reasons or index is None:
+            yield Verdict(record, example, repairs, reasons)
+            continue
+        novelty = index.add_if_novel(example.instruction, config.top_k)
+        yield Verdict(record, example, repairs, () if novelty.is_novel else ("near_duplicate",), "",
+                      novelty.max_score, novelty.most_similar)  # fmt: skip
+
+
+def clean_file(
+    input_path: str | Path,
+    output_dir: str | Path,
+    seed_path: str | Path | None = None,
+    config: CleanConfig = CleanConfig(),
+    progress: bool = True,
+    finish: Callable[[Path, CleanSummary, list[dict[str, Any]], list[dict[str, Any]]], None] | None = None,
+) -> CleanSummary:
+    """Clean `input_path` into the folder `output_dir` (replaced as a whole; see the module docstring).
+
+    `finish(folder, summary, kept, rejected)` runs on the temporary folder before it takes the output's place:
+    the CLI draws the report there with the dataset stage's report code.
+
+    Raises:
+        InputDataError: the input cannot be read as records, or the output folder holds something else.
+    """
+    started = time.perf_counter()
+    input_path, final = Path(input_path), Path(output_dir).resolve()
+    if final.exists() and not (final.is_dir() and (not any(final.iterdir()) or (final / SUMMARY_FILE).is_file())):
+        raise InputDataError(f"{final}: exists and is not the output of an earlier clean; choose another --output")
+    index = RougeIndex(config.threshold, config.tokenizer) if config.dedup else None
+    if index is not None and seed_path is not None:
+        index.extend(task.instruction for task in load_seed_tasks(seed_path))
+    partial = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    reasons: Counter[str] = Counter()
+    repairs: Counter[str] = Counter()
+    kept_rows: list[dict[str, Any]] = []
+    rejected_rows: list[dict[str, Any]] = []  # (record, reasons, max_rouge_l): what the report needs
+    records = tqdm(read_records(input_path), desc="clean", unit="record", disable=not progress)
+    with (
+        open(partial / KEPT_FILE, "w", encoding="utf-8") as kept_file,
+        open(partial / REJECTED_FILE, "w", encoding="utf-8") as rejected_file,
+        open(partial / ALPACA_FILE, "w", encoding="utf-8") as alpaca_file,
+    ):
+        alpaca = _AlpacaWriter(alpaca_file)
+        for verdict in judge(records, config, index):
+            repairs.update(verdict.repairs)
+            if verdict.reasons:
+                reasons.update(verdict.reasons)
+                rejected_file.write(json.dumps(_rejected(verdict), ensure_ascii=False) + "\n")
+                rejected_rows.append({"record": verdict.record.index, "reason": verdict.reasons[0]})
+                if verdict.max_rouge_l is not None:
+                    rejected_rows[-1]["max_rouge_l"] = verdict.max_rouge_l
+                continue
+            row = _kept(verdict)
+            kept_file.write(json.dumps(row, ensure_ascii=False) + "\n")
+            alpaca.write(verdict.example)
+            kept_rows.append({name: row[name] for name in ("record", *ALPACA_FIELDS, "max_rouge_l")})
+        alpaca.close()
+        for handle in (kept_file, rejected_file, alpaca_file):
+            handle.flush()
+            os.fsync(handle.fileno())
+    total = len(kept_rows) + len(rejected_rows)
+    files = {"kept": KEPT_FILE, "rejected": REJECTED_FILE, "alpaca_json": ALPACA_FILE, "summary": SUMMARY_FILE}
+    summary = CleanSummary(
+        input=str(input_path.resolve()), seed_tasks=str(Path(seed_path).resolve()) if seed_path else None,
+        records=total, kept=len(kept_rows), rejected=len(rejected_rows),
+        reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))),
+        repairs=dict(sorted(repairs.items(), key=lambda item: (-item[1], item[0]))), rules=list(config.rules),
+        dedup=config.dedup, threshold=config.threshold, tokenizer=config.tokenizer,
+        elapsed_s=0.0, files={name: str(final / path) for name, path in files.items()},
+    )  # fmt: skip
+    if finish is not None:
+        finish(partial, summary, kept_rows, rejected_rows)
+        if (partial / REPORT_FOLDER).is_dir():
+            summary.files["report"] = str(final / REPORT_FOLDER / "report.md")
+    summary = _with_elapsed(summary, time.perf_counter() - started)
+    write_json_atomic(partial / SUMMARY_FILE, asdict(summary))
+    _swap(partial, final)
+    return summary
+
+
+class _AlpacaWriter:
+    """alpaca_data.json's layout (stanford_alpaca's jdump: `json.dump(records, indent=4)`), one record at a time."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle, self.count = handle, 0
+
+    def write(self, example: Example) -> None:
+        text = json.dumps(example.to_dict(), indent=4).replace("\n", "\n    ")
+        self.handle.write(("[\n    " if self.count == 0 else ",\n    ") + text)
+        self.count += 1
+
+    def close(self) -> None:
+        self.handle.write("\n]" if self.count else "[]")
+
+
+def _kept(verdict: Verdict) -> dict[str, Any]:
+    assert verdict.example is not None
+    extra = {name: value for name, value in verdict.record.value.items() if name not in ALPACA_FIELDS}
+    row: dict[str, Any] = {"record": verdict.record.index, **verdict.example.to_dict(), **extra,
+                           "repairs": list(verdict.repairs)}  # fmt: skip
+    row["max_rouge_l"] = verdict.max_rouge_l  # None when the ROUGE-L rule was off
+    if verdict.max_rouge_l is not None:
+        row["most_similar_instructions"] = _similar(verdict)
+    return row
+
+
+def _rejected(verdict: Verdict) -> dict[str, Any]:
+    record = verdict.record
+    row: dict[str, Any] = {"record": record.index, "line": record.line, "reasons": list(verdict.reasons)}
+    if verdict.detail:
+        row["detail"] = verdict.detail
+    if verdict.repairs:
+        row["repairs"] = list(verdict.repairs)
+    if isinstance(record.value, dict):
+        row.update({name: value for name, value in record.value.items() if name not in row})  # the original fields
+    elif record.error is None:
+        row["value"] = record.value
+    if verdict.max_rouge_l is not None:
+        row["max_rouge_l"], row["most_similar_instructions"] = verdict.max_rouge_l, _similar(verdict)
+    return row
+
+
+def _similar(verdict: Verdict) -> list[dict[str, Any]]:
+    return [{"instruction": text, "score": score} for text, score in verdict.most_similar]
+
+
+def _with_elapsed(summary: CleanSummary, elapsed: float) -> CleanSummary:
+    return CleanSummary(**{**asdict(summary), "elapsed_s": round(elapsed, 2)})
+
+
+def _swap(partial: Path, final: Path) -> None:
+    """Put the new folder in the old one's place; a kill in between leaves one complete set, never a mix."""
+    retired = final.with_name(f".{final.name}.old")
+    shutil.rmtree(retired, ignore_errors=True)
+    if final.exists():
+        final.rename(retired)
+    partial.rename(final)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+# ---- dedup: the ROUGE-L rule only, one output file with sidecars -----------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +307,7 @@ class DedupSummary:
     records: int
     kept: int
     rejected: int
+    reasons: dict[str, int]
     kept_path: str
     rejected_path: str
 
@@ -45,45 +328,46 @@ def dedup_file(
 ) -> DedupSummary:
     """Keep each record whose instruction is novel against the seeds and all records kept before it.
 
-    Records are read in file order; kept ones are written in that order with `max_rouge_l` and
-    `most_similar_instructions` added. `output` ending in `.json` gets an indented JSON list (the
-    alpaca_data.json layout), anything else JSONL.
+    Records are read in file order and not repaired; one whose fields cannot be used is rejected with its reason.
+    Kept ones are written in that order with `max_rouge_l` and `most_similar_instructions` added. `output` ending
+    in `.json` gets an indented JSON list (the alpaca_data.json layout), anything else JSONL.
     """
     input_path, output = Path(input_path), Path(output)
     if output.resolve() == input_path.resolve():
         raise InputDataError(f"{output}: the output would overwrite the input; choose another --output")
-    records = load_alpaca_records(input_path)
     index = RougeIndex(threshold, tokenizer)
     if seed_path is not None:
         index.extend(task.instruction for task in load_seed_tasks(seed_path))
+    config = CleanConfig(threshold=threshold, tokenizer=tokenizer, rules=(), repair=False, top_k=top_k)
+    records = tqdm(read_records(input_path), desc="dedup", unit="record", disable=not progress)
     kept: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    for number, (line, record) in enumerate(tqdm(records, desc="dedup", unit="record", disable=not progress)):
-        novelty = index.add_if_novel(record["instruction"], top_k)
-        similar = [{"instruction": text, "score": score} for text, score in novelty.most_similar]
-        annotated = {**record, "max_rouge_l": novelty.max_score, "most_similar_instructions": similar}
-        if novelty.is_novel:
-            kept.append(annotated)
+    for verdict in judge(records, config, index):
+        if not verdict.reasons:
+            kept.append({**verdict.record.value, "max_rouge_l": verdict.max_rouge_l,
+                         "most_similar_instructions": _similar(verdict)})  # fmt: skip
         else:
-            rejected.append({"reason": "near_duplicate", "record": number, "line": line, **annotated})
+            row = _rejected(verdict)
+            rejected.append({"reason": row.pop("reasons")[0], **row})
     rejected_path, summary_path = sidecar_paths(output)
     _write_records(output, kept)
     _write_records(rejected_path, rejected)
     summary = DedupSummary(
         input=str(input_path), seed_tasks=str(seed_path) if seed_path else None, threshold=threshold,
-        tokenizer=tokenizer, records=len(records), kept=len(kept), rejected=len(rejected),
-        kept_path=str(output), rejected_path=str(rejected_path),
+        tokenizer=tokenizer, records=len(kept) + len(rejected), kept=len(kept), rejected=len(rejected),
+        reasons=dict(Counter(row["reason"] for row in rejected).most_common()), kept_path=str(output),
+        rejected_path=str(rejected_path),
     )  # fmt: skip
     write_json_atomic(summary_path, asdict(summary))
     return summary
 
 
-def _write_records(path: Path, records: Sequence[dict[str, Any]]) -> None:
+def _write_records(path: Path, records: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         if path.suffix == ".json":  # the layout of stanford_alpaca's jdump, like dataset/alpaca_data.json
-            json.dump(list(records), handle, indent=4, default=str)
+            json.dump(records, handle, indent=4, default=str)
         else:
             handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     tmp.replace(path)
