@@ -163,7 +163,7 @@ INJECTORS: dict[str, Injector] = {
         (task := _task(rng)), output=f"{task.output}\n##\n{rng.randint(5, 19)}. Instruction: {_task(rng).instruction}"
     ),
     "output_holds_another_task": lambda rng, _: _with(
-        (task := _task(rng)), output=f"{task.output}\n\nInstruction: {_task(rng).instruction}"
+        (task := _task(rng)), output=f"{task.output}\n\n### Instruction: {_task(rng).instruction}"
     ),
     "wrong_arithmetic_answer": lambda rng, _: _arithmetic(rng),
     "instruction_refers_to_absent_input": lambda rng, _: _with(
