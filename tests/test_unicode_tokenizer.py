@@ -12,11 +12,9 @@ PAIRS = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "multil
 
 def test_cyrillic_letters_keep_their_marks_and_latin_ones_lose_them() -> None:
     assert unicode_tokens("Йогурт") == ["йогурт"]  # й is a letter of its own, not и with a breve
-    assert unicode_tokens("crème brûlée") == ["creme", "brulee"]
-    assert (
-        unicode_tokens("Write a short poem about the rain in spring.")
-        == "write a short poem about the rain in spring".split()
-    )
+    assert unicode_tokens("Name a café in the old town.") == ["name", "a", "cafe", "in", "the", "old", "town"]
+    english = "Write a short poem about the rain in spring."
+    assert unicode_tokens(english) == english.lower().rstrip(".").split()  # English is not stemmed
 
 
 def test_inflected_paraphrases_score_as_their_english_pair() -> None:
