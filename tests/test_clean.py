@@ -171,3 +171,14 @@ def test_a_kill_leaves_the_old_outputs_or_the_new_ones_never_a_mix(tmp_path: Pat
 def test_help() -> None:
     result = CliRunner().invoke(main, ["clean", "--help"])
     assert result.exit_code == 0 and "--no-dedup" in result.output and "--rules NAME,..." in result.output
+
+
+def test_self_instruct_tasks_are_cleaned_by_their_first_instance(tmp_path: Path, small_seed_path: Path) -> None:
+    lines = small_seed_path.read_text().splitlines()
+    broken = json.loads(lines[0]) | {"instances": [{"input": "<noinput>", "output": ""}]}
+    source = tmp_path / "seeds.jsonl"
+    source.write_text("\n".join([*lines, json.dumps(broken)]) + "\n")
+    assert clean(str(source), "-o", str(tmp_path / "out"), "--no-dedup")[0] == 0
+    kept, rejected = read_jsonl(tmp_path / "out" / "kept.jsonl"), read_jsonl(tmp_path / "out" / "rejected.jsonl")
+    assert len(kept) == len(lines) and kept[0]["id"] == "seed_task_0" and kept[2]["output"] == "42.2 km"
+    assert [(row["record"], row["reasons"]) for row in rejected] == [(len(lines), ["empty_output"])]

@@ -104,6 +104,11 @@ def read_fields(record: RawRecord) -> tuple[Example | None, str, str]:
     value = record.value
     if not isinstance(value, dict):
         return None, "not_an_object", f"expected a JSON object, got {type(value).__name__}"
+    if "instances" in value and "output" not in value:  # self-instruct: the task with its first instance
+        instances = value["instances"]
+        if not isinstance(instances, list) or not instances or not isinstance(instances[0], dict):
+            return None, "wrong_field_type", "field 'instances': expected a non-empty list of {input, output} objects"
+        value = {"instruction": value.get("instruction"), **instances[0]}
     for name in ALPACA_FIELDS:
         if name not in value:
             return None, "missing_field", f"field {name!r} is missing"
