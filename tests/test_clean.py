@@ -182,3 +182,11 @@ def test_self_instruct_tasks_are_cleaned_by_their_first_instance(tmp_path: Path,
     kept, rejected = read_jsonl(tmp_path / "out" / "kept.jsonl"), read_jsonl(tmp_path / "out" / "rejected.jsonl")
     assert len(kept) == len(lines) and kept[0]["id"] == "seed_task_0" and kept[2]["output"] == "42.2 km"
     assert [(row["record"], row["reasons"]) for row in rejected] == [(len(lines), ["empty_output"])]
+
+
+def test_a_wrapper_object_is_no_dataset(tmp_path: Path) -> None:
+    source = tmp_path / "hub.json"
+    source.write_text(json.dumps({"version": 1, "data": [{"instruction": "Name a colour.", "output": "Red"}]}))
+    code, output = clean(str(source), "-o", str(tmp_path / "out"))
+    assert code == 1 and f"{source}:1: an object with no instruction/input/output but a list under 'data'" in output
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".out.partial").exists()

@@ -169,6 +169,21 @@ def judge(records: Iterable[RawRecord], config: CleanConfig, index: RougeIndex |
                       novelty.max_score, novelty.most_similar)  # fmt: skip
 
 
+def read_dataset(path: Path) -> Iterator[RawRecord]:
+    """The file's records; a file whose first record is an object holding lists but no Alpaca field is a wrapper
+    ({"data": [...]}), not a dataset with one bad record, and stops with where the records are."""
+    for record in read_records(path):
+        value = record.value
+        if record.index == 0 and isinstance(value, dict) and not {*ALPACA_FIELDS, "instances"} & set(value):
+            lists = [name for name, item in value.items() if isinstance(item, list)]
+            if lists:
+                raise InputDataError(
+                    f"{path}:{record.line}: an object with no instruction/input/output but a list under "
+                    f"{lists[0]!r}; expected a JSON list of records or JSONL: save that list as the file"
+                )
+        yield record
+
+
 def clean_file(
     input_path: str | Path,
     output_dir: str | Path,
@@ -195,11 +210,27 @@ def clean_file(
     partial = final.with_name(f".{final.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    try:
+        summary = _clean_into(partial, final, input_path, seed_path, config, index, progress, finish)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # nothing half-made stays behind; the old outputs are untouched
+        raise
+    summary = _with_elapsed(summary, time.perf_counter() - started)
+    write_json_atomic(partial / SUMMARY_FILE, asdict(summary))
+    _swap(partial, final)
+    return summary
+
+
+def _clean_into(
+    partial: Path, final: Path, input_path: Path, seed_path: str | Path | None, config: CleanConfig,
+    index: RougeIndex | None, progress: bool, finish: Callable[..., None] | None,
+) -> CleanSummary:  # fmt: skip
+    """Write the kept, rejected and alpaca_data.json files (and the report) into `partial`."""
     reasons: Counter[str] = Counter()
     repairs: Counter[str] = Counter()
     kept_rows: list[dict[str, Any]] = []
     rejected_rows: list[dict[str, Any]] = []  # (record, reasons, max_rouge_l): what the report needs
-    records = tqdm(read_records(input_path), desc="clean", unit="record", disable=not progress)
+    records = tqdm(read_dataset(input_path), desc="clean", unit="record", disable=not progress)
     with (
         open(partial / KEPT_FILE, "w", encoding="utf-8") as kept_file,
         open(partial / REJECTED_FILE, "w", encoding="utf-8") as rejected_file,
@@ -237,9 +268,6 @@ def clean_file(
         finish(partial, summary, kept_rows, rejected_rows)
         if (partial / REPORT_FOLDER).is_dir():
             summary.files["report"] = str(final / REPORT_FOLDER / "report.md")
-    summary = _with_elapsed(summary, time.perf_counter() - started)
-    write_json_atomic(partial / SUMMARY_FILE, asdict(summary))
-    _swap(partial, final)
     return summary
 
 
@@ -351,7 +379,7 @@ def dedup_file(
     if seed_path is not None:
         index.extend(task.instruction for task in load_seed_tasks(seed_path))
     config = CleanConfig(threshold=threshold, tokenizer=tokenizer, rules=(), repair=False, top_k=top_k)
-    records = tqdm(read_records(input_path), desc="dedup", unit="record", disable=not progress)
+    records = tqdm(read_dataset(input_path), desc="dedup", unit="record", disable=not progress)
     kept: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     for verdict in judge(records, config, index):
@@ -365,10 +393,11 @@ def dedup_file(
     _write_records(output, kept)
     _write_records(rejected_path, rejected)
     summary = DedupSummary(
-        input=str(input_path), seed_tasks=str(seed_path) if seed_path else None, threshold=threshold,
+        input=str(input_path.resolve()), seed_tasks=str(Path(seed_path).resolve()) if seed_path else None,
+        threshold=threshold,
         tokenizer=tokenizer, records=len(kept) + len(rejected), kept=len(kept), rejected=len(rejected),
-        reasons=dict(Counter(row["reason"] for row in rejected).most_common()), kept_path=str(output),
-        rejected_path=str(rejected_path),
+        reasons=dict(Counter(row["reason"] for row in rejected).most_common()), kept_path=str(output.resolve()),
+        rejected_path=str(rejected_path.resolve()),
     )  # fmt: skip
     write_json_atomic(summary_path, asdict(summary))
     return summary
