@@ -172,7 +172,7 @@ INJECTORS: dict[str, Injector] = {
     "input_equals_output": lambda rng, _: _with(
         (task := _task(rng, True)), instruction=pick(rng, EDIT_TASKS), output=task.input
     ),
-    "near_duplicate": lambda rng, clean: _with(_task(rng), instruction=rng.choice(clean).instruction),
+    "near_duplicate": lambda rng, clean: _with(rng.choice(clean), output=_task(rng).output),  # a copy, reanswered
 }
 
 
