@@ -29,6 +29,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.runfiles import KEPT
 from pipeline.dataset.config import DatasetConfig
 from pipeline.generation.config import GenerateConfig
+from pipeline.generation.filters import RULES
 from pipeline.sft.config import TrainConfig
 from pipeline.teacher.config import TeacherConfig
 
@@ -336,7 +337,9 @@ def dedup(
     "--rules",
     default=None,
     metavar="NAME,...",
-    help="Apply only these quality rules (comma-separated; empty for none). Default: all of them.",
+    help="Apply only these quality rules (comma-separated; empty for none). Default: all of them: "
+    + ", ".join(rule.__name__ for rule in RULES)
+    + ".",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def clean(
@@ -347,8 +350,7 @@ def clean(
 
     Repairs "No input"-type inputs, control and zero-width characters and surrounding whitespace; rejects records
     with a missing, empty or wrongly typed field and those that break a quality rule, each with every reason;
-    then applies the exact ROUGE-L rule in file order. Rules: url_reference, absent_media, empty_output, ... (see
-    README, "Cleaning an existing dataset").
+    then applies the exact ROUGE-L rule in file order. See README, "Cleaning an existing dataset".
     """
     from pipeline.dataset.cleaned import write_clean_report
     from pipeline.quality.cleaning import REPORT_FOLDER, RULE_NAMES, CleanConfig, clean_file
@@ -368,7 +370,9 @@ def clean(
     click.echo(f"Kept {summary.kept:,} of {summary.records:,} records in {summary.elapsed_s:.1f} s; "
                f"rejected {summary.rejected:,}.")  # fmt: skip
     click.echo(f"Rejected by reason: {reasons}.\nRepaired: {repairs}.")
-    click.echo("\n".join(f"{name.replace('_', ' ').capitalize()}: {path}" for name, path in summary.files.items()))
+    labels = {"kept": "Kept", "rejected": "Rejected", "alpaca_json": "Alpaca JSON", "summary": "Summary",
+              "report": "Report"}  # fmt: skip
+    click.echo("\n".join(f"{labels.get(name, name)}: {path}" for name, path in summary.files.items()))
 
 
 @main.command()
