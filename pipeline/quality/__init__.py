@@ -1,1 +1,1 @@
-"""Cleaning existing instruction datasets with generation's rules."""
+"""Clean existing instruction datasets: read them tolerantly, repair, reject by named rules, drop near-duplicates."""
