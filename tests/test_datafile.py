@@ -96,3 +96,14 @@ def test_records_stream_before_the_file_is_read_to_its_end(tmp_path: Path) -> No
     assert next(records).value == RECORDS[0] and next(records).value == RECORDS[1]
     with pytest.raises(InputDataError, match="premature EOF"):
         next(records)
+
+
+def test_values_equal_the_standard_decoder_whatever_they_nest(tmp_path: Path) -> None:
+    records = [
+        {"a": {"b": 1, "c": [2, {"d": None}]}, "e": "f"}, {"x": [], "y": {}}, {}, {"k": None, "t": True, "n": 1.5},
+        {"instruction": "i", "input": "", "output": "o", "tags": ["a", "b"], "more": "x"}, [], [{"a": 1}],
+    ]  # fmt: skip
+    path = tmp_path / "nested.json"
+    for text in (json.dumps(records, indent=4), json.dumps(records)):
+        path.write_text(text)
+        assert [record.value for record in read_records(path)] == json.loads(text)
