@@ -8,6 +8,7 @@ where it stopped without paying for any answer twice.
 # No `from __future__ import annotations`: flow.serve() needs the real annotations of flow parameters.
 
 import json
+import logging
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -22,13 +23,18 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import TerminationSignal
+from prefect.futures import wait
 
 from flows.params import DatasetParams, FinetuneParams, GenerateParams, PipelineParams
-from flows.settings import default_of
+from flows.settings import default_of, under_outputs_root
 from pipeline.core.errors import PipelineError
 from pipeline.core.runfiles import STATS
 
 DATASET_ARTIFACT = "alpaca-dataset"  # the stable key consumers look up: Artifact.get("alpaca-dataset")
+MODEL_ARTIFACT = "alpaca-model"  # the latest model: Artifact.get("alpaca-model")
+EVAL_ARTIFACT = "alpaca-model-eval"
+PROGRESS_EVERY_S = 15.0  # how often the progress artifact moves while a round of batch tasks runs
 ARTIFACT_DESCRIPTION_LIMIT = 5000  # characters of the card shown in the artifact's description
 
 
@@ -98,6 +104,7 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     from pipeline.teacher.cost import load_prices
 
     logger = get_run_logger()
+    params = params.model_copy(update={"output_dir": under_outputs_root(params.output_dir)})
     seeds = load_seed_tasks(_seed_path(params))
     base_url = params.base_url or os.environ.get("OPENAI_BASE_URL")
     with resolve_endpoint(base_url, os.environ.get("OPENAI_API_KEY")) as endpoint:
@@ -118,13 +125,20 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
                 # The budgets are shared by the batches that run, not by parallel_batches of them.
                 futures = [fetch_batch.submit(params, endpoint.base_url, model, batch, len(batches))
                            for batch in batches]  # fmt: skip
+                while wait(futures, timeout=PROGRESS_EVERY_S).not_done:  # use answers as they come, and show it
+                    _show_progress(progress, engine.advance(), params.num_instructions)
                 engine.add_retries(sum(future.result()["retries"] for future in futures))
+        except (TerminationSignal, KeyboardInterrupt):
+            logger.warning("Cancelled: the answers journaled so far stay in %s; a run with the same parameters "
+                           "continues from there without paying for them again", params.output_dir)  # fmt: skip
+            logging.getLogger("pipeline").setLevel(logging.ERROR)  # requests cut off by the cancel: not news
+            raise
         finally:
             engine.close()
     _show_progress(progress, stats, params.num_instructions)
     _publish_stats(stats.to_dict(), params.output_dir)
     logger.info("kept %d of %d candidates into %s", stats.kept, stats.candidates, params.output_dir)
-    return {"run_dir": str(Path(params.output_dir).resolve()), "kept": stats.kept, "stopped": stats.stopped}
+    return {"run_dir": params.output_dir, "kept": stats.kept, "stopped": stats.stopped}
 
 
 def _show_progress(progress: Any, stats: Any, target: int) -> None:
@@ -166,6 +180,7 @@ def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
     """Build the dataset of a run folder and publish it as the `alpaca-dataset` artifact."""
     from pipeline.dataset.report import inline_figures
 
+    params = params.model_copy(update={"run_dir": under_outputs_root(params.run_dir)})
     summary = build_dataset_task(params)
     stats = json.loads((Path(params.run_dir) / STATS).read_text(encoding="utf-8"))
     report = Path(summary["report"])
@@ -216,28 +231,70 @@ def latest_dataset() -> dict[str, Any]:
 
 
 @task(cache_policy=NO_CACHE)  # no retries: a failed fine-tune is looked at, not repeated blindly
-def train_task(dataset: str, output_dir: str, params: FinetuneParams) -> dict[str, Any]:
-    from flows.params import TRAINING_FIELDS
-    from pipeline.sft.finetune import load_train_config, train
+def train_task(dataset: str, params: FinetuneParams) -> dict[str, Any]:
+    """Train into params.output_dir, or into a new version of `models/` beside the dataset when it is empty."""
+    from pipeline.sft.finetune import load_train_config, train, train_version
 
-    overrides = {name: getattr(params, name) for name in TRAINING_FIELDS}  # empty ones leave the file's value
-    config = load_train_config(params.config_file, overrides)
-    result = train(dataset, output_dir, config, overwrite=params.overwrite)
-    return {"output_dir": str(result.output_dir), "card": str(result.card), "eval_md": str(result.eval_md),
-            "report": result.report}  # fmt: skip
+    config = load_train_config(params.config_file, params.training_overrides())
+    if params.output_dir:
+        result = train(dataset, params.output_dir, config, overwrite=params.overwrite)
+    else:
+        result = train_version(dataset, Path(dataset).parent / "models", config, keep=params.keep_models)
+    return {"output_dir": str(result.output_dir), "merged_dir": str(result.merged_dir) if result.merged_dir else None,
+            "version": result.version, "card": str(result.card), "eval_md": str(result.eval_md),
+            "reused": result.reused, "report": result.report}  # fmt: skip
 
 
 @flow(name="finetune")
 def finetune(params: FinetuneParams) -> dict[str, Any]:
-    """Fine-tune on params.dataset_path, or on the latest published dataset when none is given."""
-    dataset = str(Path(params.dataset_path or latest_dataset()["dataset_dir"]).resolve())
-    output_dir = str(Path(params.output_dir).resolve()) if params.output_dir else str(Path(dataset).parent / "model")
-    result = train_task(dataset, output_dir, params)
-    create_markdown_artifact(
-        Path(result["eval_md"]).read_text(encoding="utf-8"), key="alpaca-model-eval",
+    """Fine-tune on params.dataset_path, or on the latest published dataset when none is given; publish the model
+    as the `alpaca-model` artifact and its evaluation as `alpaca-model-eval`."""
+    dataset = under_outputs_root(params.dataset_path) or str(Path(latest_dataset()["dataset_dir"]).resolve())
+    params = params.model_copy(update={"output_dir": under_outputs_root(params.output_dir)})
+    result = train_task(dataset, params)
+    if result["reused"]:
+        get_run_logger().info("%s already holds this model of this dataset: nothing to train", result["output_dir"])
+    _publish_model(result)
+    return result
+
+
+def _publish_model(result: dict[str, Any]) -> None:
+    """The model as a table artifact (absolute paths, the dataset it learned, losses) and its evaluation."""
+    report = result["report"]
+    eval_link = create_markdown_artifact(
+        Path(result["eval_md"]).read_text(encoding="utf-8"), key=EVAL_ARTIFACT,
         description=f"Model in `{result['output_dir']}`",
     )  # fmt: skip
-    return result
+    record = {
+        "model_dir": result["output_dir"], "merged_dir": result["merged_dir"], "version": result["version"],
+        "base_model": report["base_model"], "method": report["method"], "dataset": report["dataset"],
+        "dataset_card": report["dataset_card"], "train_records": report["train"]["records"],
+        "steps": report["train"]["steps"], "base_loss": report["validation"]["base_loss"],
+        "fine_tuned_loss": report["validation"]["fine_tuned_loss"], "eval_md": result["eval_md"],
+        "card": result["card"],
+    }  # fmt: skip
+    load = result["merged_dir"] or result["output_dir"]
+    description = (
+        f"Model `{result['output_dir']}` ({report['method']} of {report['base_model']} on "
+        f"{report['train']['records']:,} examples of `{report['dataset']}`); validation loss "
+        f"{_loss(report['validation']['base_loss'])} before, {_loss(report['validation']['fine_tuned_loss'])} after. "
+        f"Evaluation: {_artifact_link(EVAL_ARTIFACT, eval_link)} and `{result['eval_md']}`. "
+        f'Load: `AutoModelForCausalLM.from_pretrained("{load}")`'
+        + ("" if result["merged_dir"] else " (a PEFT adapter: AutoPeftModelForCausalLM)")
+    )
+    create_table_artifact([record], key=MODEL_ARTIFACT, description=description)
+
+
+def _artifact_link(key: str, artifact_id: Any) -> str:
+    """A markdown link to an artifact in the Prefect UI, or its key when there is no UI (a temporary Prefect)."""
+    from prefect.settings import get_current_settings
+
+    ui = get_current_settings().ui_url
+    return f"[`{key}`]({ui}/artifacts/artifact/{artifact_id})" if ui else f"the `{key}` artifact"
+
+
+def _loss(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _generation_flow() -> Any:
@@ -255,7 +312,7 @@ def _generation_flow() -> Any:
 def alpaca_pipeline(params: PipelineParams) -> dict[str, Any]:
     """Generate, build the dataset, then fine-tune (unless params.finetune is empty)."""
     generated = _generation_flow()(params.generate)
-    dataset = build_dataset_flow(params.dataset.model_copy(update={"run_dir": params.generate.output_dir}))
+    dataset = build_dataset_flow(params.dataset.model_copy(update={"run_dir": generated["run_dir"]}))
     result: dict[str, Any] = {"generate": generated, "dataset": dataset}
     if params.finetune is not None:
         result["finetune"] = finetune(params.finetune.model_copy(update={"dataset_path": dataset["dataset_dir"]}))

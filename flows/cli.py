@@ -15,11 +15,13 @@ from click.core import ParameterSource
 from flows.settings import (
     DEMO_TRAINING,
     ENDPOINT_FALLBACK,
+    OUTPUTS_ROOT_HELP,
     OVERWRITE_HELP,
     PRIVATE_HELP,
     PROJECT_SEEDS,
     PUSH_TO_HUB_HELP,
     RUN_DIR_HELP,
+    SCHEDULED_MAX_COST,
     SEED_TASKS_HELP,
     TRAIN_CONFIG_HELP,
     default_of,
@@ -417,7 +419,7 @@ def run(output_dir: Path | None, seed_tasks: Path | None, no_cache: bool, valida
     from flows.alpaca import alpaca_pipeline
     from flows.params import TRAINING_FIELDS, DatasetParams, FinetuneParams, GenerateParams, PipelineParams
 
-    run_dir = output_dir or _default_run_dir()
+    run_dir = (output_dir or _default_run_dir()).absolute()  # the flows take relative folders under outputs root
     generation = {name: value for name, value in settings.items() if name in GenerateParams.model_fields}
     training = {name: settings[name] for name in TRAINING_FIELDS}
     if config_file is not None:
@@ -445,11 +447,16 @@ def run(output_dir: Path | None, seed_tasks: Path | None, no_cache: bool, valida
 @main.command()
 @click.option("--generation-cron", default="0 2 * * *", show_default=True, help="Schedule of the nightly generation.")
 @click.option("--pipeline-cron", default="0 4 * * 0", show_default=True, help="Schedule of the whole pipeline.")
-def serve(generation_cron: str, pipeline_cron: str) -> None:
+@click.option("--outputs-root", type=click.Path(path_type=Path), default=None, help=OUTPUTS_ROOT_HELP)
+@click.option(
+    "--max-cost", type=click.FloatRange(min=0), default=SCHEDULED_MAX_COST, show_default=True,
+    help="Per-run teacher budget in USD of the deployments that buy answers (the form shows it; edit it there).",
+)  # fmt: skip
+def serve(generation_cron: str, pipeline_cron: str, outputs_root: Path | None, max_cost: float) -> None:
     """Register the deployments with their schedules and run them as they come due (Ctrl-C stops)."""
     from flows.serve import main as serve_deployments
 
-    serve_deployments(generation_cron, pipeline_cron)
+    serve_deployments(generation_cron, pipeline_cron, outputs_root, max_cost)
 
 
 if __name__ == "__main__":

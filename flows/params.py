@@ -30,7 +30,10 @@ from pipeline.generation.config import GenerateConfig, Tokenizer
 from pipeline.sft.config import Method, TrainConfig
 from pipeline.teacher.config import Api, TeacherConfig
 
-ROLLING_RUN_DIR = "outputs/rolling"  # the scheduled deployments' run folder, continued night after night
+ROLLING_RUN_DIR = (
+    "rolling"  # the scheduled deployments' run folder under the outputs root, continued night after night
+)
+FOLDER_NOTE = "A relative folder is taken under the outputs root."
 
 
 class GenerateParams(BaseModel):
@@ -41,7 +44,7 @@ class GenerateParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    output_dir: str = Field(ROLLING_RUN_DIR, description=RUN_DIR_HELP)
+    output_dir: str = Field(ROLLING_RUN_DIR, description=f"{RUN_DIR_HELP} {FOLDER_NOTE}")
     num_instructions: int = form_field(GenerateConfig, "num_instructions")
     seed_tasks: str | None = Field(None, description=f"{SEED_TASKS_HELP} Empty: {PROJECT_SEEDS}.")
     model: str | None = form_field(TeacherConfig, "model", default=None)  # empty: the offline teacher's own
@@ -73,7 +76,9 @@ class DatasetParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_dir: str = Field(ROLLING_RUN_DIR, description="The run folder written by generate-instructions.")
+    run_dir: str = Field(
+        ROLLING_RUN_DIR, description=f"The run folder written by generate-instructions. {FOLDER_NOTE}"
+    )
     validation_size: float = form_field(DatasetConfig, "validation_size")
     seed: int = form_field(DatasetConfig, "seed")
     license: str = form_field(DatasetConfig, "license")
@@ -96,9 +101,15 @@ class FinetuneParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset_path: str | None = Field(None, description="Dataset folder; empty: the latest `alpaca-dataset` artifact.")
+    dataset_path: str | None = Field(
+        None, description=f"Dataset folder; empty: the latest `alpaca-dataset` artifact. {FOLDER_NOTE}"
+    )
     base_model: str | None = _training("base_model", default=DEMO_TRAINING.base_model)
-    output_dir: str | None = Field(None, description="Model folder; empty: `model/` beside the dataset.")
+    output_dir: str | None = Field(
+        None, description="Model folder; empty: a new version in `models/` beside the dataset for each dataset and "
+        f"settings (`models/latest.json` names the newest). {FOLDER_NOTE}",
+    )  # fmt: skip
+    keep_models: int = Field(3, ge=1, description="Versions kept in `models/`; older ones go once a new one is done.")
     method: Method | None = _training("method", default=DEMO_TRAINING.method)
     max_steps: int | None = _training("max_steps", default=DEMO_TRAINING.max_steps)
     learning_rate: float | None = _training("learning_rate")
@@ -110,6 +121,16 @@ class FinetuneParams(BaseModel):
     save_total_limit: int | None = _training("save_total_limit")
     config_file: str | None = Field(None, description=TRAIN_CONFIG_HELP)
     overwrite: bool = Field(False, description=OVERWRITE_HELP)
+
+    def training_overrides(self) -> dict[str, Any]:
+        """The training settings to lay over the config file: with a config file, only those the user changed from
+        the form's defaults (a field left at its default takes the file's value); without one, all of them."""
+        values = {name: getattr(self, name) for name in TRAINING_FIELDS}
+        if self.config_file is None:
+            return values
+        defaults = {name: FinetuneParams.model_fields[name].default for name in TRAINING_FIELDS}
+        return {name: value for name, value in values.items()
+                if name in self.model_fields_set and value != defaults[name]}  # fmt: skip
 
 
 # The form fields that are TrainConfig settings, passed on as overrides of the config file.

@@ -555,3 +555,27 @@ def test_smollm2_lora_lowers_validation_loss(tmp_path: Path, monkeypatch: pytest
     AutoModelForCausalLM.from_pretrained(cache)
     assert time.perf_counter() - started < 3  # the GGUF conversion takes ~13 s
     assert (cache / "model.safetensors").stat().st_mtime == converted_at
+
+
+def test_prune_versions_keeps_the_newest_complete_ones_and_what_it_did_not_write(tmp_path: Path) -> None:
+    import os
+
+    from pipeline.sft.folder import REQUEST, prune_versions
+
+    def version(name: str, complete: bool | None, age_s: int) -> None:
+        (tmp_path / name).mkdir()
+        if complete is not None:  # None: a folder `train` did not write
+            marker = tmp_path / name / REQUEST
+            marker.write_text(json.dumps({"complete": complete}), encoding="utf-8")
+            os.utime(marker, (1e9 - age_s, 1e9 - age_s))
+
+    version("old", True, 400)
+    version("older-unfinished", False, 300)
+    version("recent", True, 200)
+    version("current", True, 100)
+    version("newer-unfinished", False, 50)  # perhaps still training in another process
+    version("not-ours", None, 0)
+    removed = prune_versions(tmp_path, keep=2, current="current")
+    assert sorted(path.name for path in removed) == ["old", "older-unfinished"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["current", "newer-unfinished", "not-ours", "recent"]
+    assert prune_versions(tmp_path, keep=1, current="current") == [tmp_path / "recent"]
