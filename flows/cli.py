@@ -445,6 +445,61 @@ def run(output_dir: Path | None, seed_tasks: Path | None, no_cache: bool, valida
 
 
 @main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--prompt", default=None, help="Answer this one instruction and exit (else: an interactive loop).")
+@click.option("--input", "task_input", default="", help="The input that goes with --prompt (Alpaca's second field).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=None, help="Default: the model's own (512).")
+@click.option(
+    "--temperature", type=click.FloatRange(min=0), default=None, help="0: greedy. Default: the model's own (0.7)."
+)
+@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=None, help="Default: 0.9.")
+def chat(model_dir: Path, prompt: str | None, task_input: str, max_new_tokens: int | None,
+         temperature: float | None, top_p: float | None) -> None:  # fmt: skip
+    """Talk to a model `train` wrote (MODEL_DIR: its folder, or a run's models/ folder for the latest version),
+    prompted the Alpaca way. Alpaca models are single-turn: each instruction is answered on its own."""
+    from pipeline.sft.use import Sampling, find_model, load_for_chat, stream_answer
+
+    sampling = Sampling(max_new_tokens, temperature, top_p)
+    folder = find_model(model_dir)
+    model, tokenizer = load_for_chat(folder)
+
+    def answer(instruction: str, text: str) -> None:
+        for piece in stream_answer(model, tokenizer, instruction, text, sampling):
+            click.echo(piece, nl=False)
+        click.echo()
+
+    if prompt is not None:
+        answer(prompt, task_input)
+        return
+    click.echo(f"Model: {folder}\nAn empty instruction or Ctrl-D ends.", err=True)
+    while True:
+        try:
+            instruction = click.prompt("Instruction", default="", show_default=False, err=True)
+            if not instruction.strip():
+                return
+            text = click.prompt("Input (Enter for none)", default="", show_default=False, err=True)
+        except (EOFError, click.Abort):
+            click.echo(err=True)
+            return
+        answer(instruction, text)
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--format", "export_format", type=click.Choice(["ollama"]), default="ollama", show_default=True,
+    help="ollama: a Modelfile for `ollama create`. For GGUF, see the README (llama.cpp's converter).",
+)  # fmt: skip
+@click.option("--output-dir", "-o", type=click.Path(path_type=Path), required=True, help="Where the export goes.")
+def export(model_dir: Path, export_format: str, output_dir: Path) -> None:
+    """Export a model `train` wrote (MODEL_DIR: its folder, or a run's models/ folder) for other runtimes."""
+    from pipeline.sft.use import export_ollama
+
+    modelfile = export_ollama(model_dir, output_dir)
+    click.echo(f"Modelfile: {modelfile}\nCreate the model: ollama create my-alpaca -f {modelfile}")
+
+
+@main.command()
 @click.option("--generation-cron", default="0 2 * * *", show_default=True, help="Schedule of the nightly generation.")
 @click.option("--pipeline-cron", default="0 4 * * 0", show_default=True, help="Schedule of the whole pipeline.")
 @click.option("--outputs-root", type=click.Path(path_type=Path), default=None, help=OUTPUTS_ROOT_HELP)

@@ -42,6 +42,7 @@ from pipeline.sft.model import (
     merge_adapter,
     resolve_base_model,
 )
+from pipeline.sft.template import use_alpaca_template, write_generation_config
 
 __all__ = ["TrainConfig", "TrainResult", "build_trainer", "load_train_config", "train", "train_version"]
 
@@ -141,11 +142,15 @@ def _train(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool
     seconds = time.perf_counter() - started
     fine_tuned_loss = trainer.evaluate()["eval_loss"]
     after = generate_samples(trainer.model, tokenizer, samples, config.max_new_tokens)
+    use_alpaca_template(tokenizer)  # saved with the model: apply_chat_template prompts it as it was trained
     trainer.save_model(str(output_dir))  # collective under FSDP: every process takes part
 
     merged_dir = output_dir / MERGED if config.merge else None
-    if merged_dir and is_main_process():
-        merge_adapter(base_path, output_dir, merged_dir, config.dtype, tokenizer)
+    if is_main_process():
+        write_generation_config(output_dir, tokenizer)
+        if merged_dir:
+            merge_adapter(base_path, output_dir, merged_dir, config.dtype, tokenizer)
+            write_generation_config(merged_dir, tokenizer)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     steps = trainer.state.global_step
     steps_here = steps - (resumed_from or 0)  # what this process trained, in `seconds`
