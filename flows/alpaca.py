@@ -164,7 +164,8 @@ def _publish_stats(summary: dict[str, Any], run_dir: str) -> None:
 def build_dataset_task(params: DatasetParams) -> dict[str, Any]:
     from pipeline.dataset.build import build_dataset
 
-    summary = build_dataset(params.run_dir, params.validation_size, params.seed, params.license)
+    summary = build_dataset(params.run_dir, params.validation_size, params.seed, params.license, params.min_score,
+                            params.unjudged, params.outputs, params.rubric)  # fmt: skip
     return {name: str(value) if isinstance(value, Path) else value for name, value in asdict(summary).items()}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -221,6 +222,114 @@ def generate(
     click.echo(f"Kept examples: {(run_dir / KEPT).resolve()}")
 
 
+def _review_options(temperature: float, max_tokens: int) -> Callable[[Any], Any]:
+    """The teacher, budget and cache options of judge and reanswer, with the task's own sampling defaults."""
+    return _options(
+        option(TeacherConfig, "model", default=None),
+        option(TeacherConfig, "base_url", envvar="OPENAI_BASE_URL", default=None, unset=ENDPOINT_FALLBACK),
+        option(TeacherConfig, "api"),
+        option(TeacherConfig, "temperature", default=temperature),
+        option(TeacherConfig, "max_tokens", default=max_tokens),
+        option(GenerateConfig, "max_concurrency", "--concurrency", "concurrency"),
+        option(TeacherConfig, "rpm"),
+        option(TeacherConfig, "tpm"),
+        option(GenerateConfig, "max_cost_usd", "--max-cost", "max_cost"),
+        click.option("--prices", type=click.Path(path_type=Path), default=None,
+                     help='JSON price table {"model": {"input": USD/1M tokens, "output": USD/1M tokens}}.'),
+        CACHE_PATH_OPTION,
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache."),
+        click.option("--no-progress", is_flag=True, help="Hide the progress bar."),
+    )  # fmt: skip
+
+
+def _review(task: str, run_dir: Path, settings: dict[str, Any], work: Callable[..., Any]) -> Any:
+    """Resolve the endpoint, teacher, prices and cache of a review command, say what it will cost, and run it."""
+    from flows.endpoint import resolve_endpoint
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
+    from pipeline.teacher.cost import load_prices
+
+    if not run_dir.is_dir():
+        raise click.UsageError(f"{run_dir} is not a folder: pass a run folder that `generate` wrote")
+    prices = load_prices(settings["prices"])
+    cache = None if settings["no_cache"] else ResponseCache(settings["cache_path"] or default_cache_path())
+    try:
+        with resolve_endpoint(settings["base_url"], os.environ.get("OPENAI_API_KEY")) as endpoint:
+            if endpoint.offline:
+                click.echo(f"No OPENAI_API_KEY or --base-url: the built-in offline teacher {task}s at "
+                           f"{endpoint.base_url}", err=True)  # fmt: skip
+            teacher = TeacherConfig(
+                model=settings["model"] or endpoint.model or default_of(TeacherConfig, "model"),
+                base_url=endpoint.base_url, api=settings["api"], temperature=settings["temperature"],
+                max_tokens=settings["max_tokens"], rpm=settings["rpm"], tpm=settings["tpm"],
+            )  # fmt: skip
+            return work(teacher, endpoint.api_key, concurrency=settings["concurrency"],
+                        max_cost=settings["max_cost"], prices=prices, cache=cache,
+                        progress=not settings["no_progress"])  # fmt: skip
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _report_review(stats: Any) -> None:
+    projection = stats.projection
+    dollars = f"${stats.cost_usd:.4f}" if stats.cost_usd is not None else "unpriced model"
+    click.echo(f"{stats.task} with {stats.model}: {stats.answered} answered this session ({stats.cache_hits} from "
+               f"cache), {stats.done_before} already journaled, of {stats.items}; "
+               f"{stats.paid_prompt_tokens + stats.paid_completion_tokens:,} tokens paid, {dollars} "
+               f"(projected at most {projection['requests']:,} requests, "
+               f"{projection['prompt_tokens'] + projection['max_completion_tokens']:,} tokens).")  # fmt: skip
+    if stats.stopped == "max_cost":
+        click.echo("Stopped before a request that could cross --max-cost: run again with a higher one to continue.")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--rubric", type=click.Choice(["accuracy", "helpfulness", "relevance"]), default="accuracy",
+              show_default=True, help="What the judge rates (AlpaGasus rates accuracy).")  # fmt: skip
+@click.option("--outputs", type=click.Choice(["original", "reanswered"]), default="original", show_default=True,
+              help="Judge the generated outputs, or the re-answered ones (`reanswer`).")  # fmt: skip
+@click.option("--include-rejected", is_flag=True, help="Also judge the examples the rules rejected (to measure them).")
+@_review_options(temperature=0.0, max_tokens=256)
+def judge(run_dir: Path, rubric: str, outputs: str, include_rejected: bool, **settings: Any) -> None:
+    """Score every kept example of RUN_DIR 0-5 with a judge model, with a one-line rationale (AlpaGasus).
+
+    Judgements go to RUN_DIR/judgements/; a re-run (or a grown run) asks only for what is not judged yet.
+    Then `dataset --min-score 4.5` keeps the examples scored at least 4.5.
+    """
+    from pipeline.review.judge import journal_path, judge_run
+
+    def work(teacher: TeacherConfig, api_key: str, **options: Any) -> Any:
+        return judge_run(run_dir, teacher, api_key, rubric, outputs, include_rejected, **options)  # type: ignore
+
+    stats = _review("judge", run_dir, settings, work)
+    _report_review(stats)
+    summary = json.loads(journal_path(run_dir, outputs, rubric).with_suffix(".stats.json").read_text("utf-8"))
+    shown = ", ".join(f"{label}: {count}" for label, count in summary["distribution"].items())
+    mean = f"{summary['mean_score']:.2f}" if summary["mean_score"] is not None else "n/a"
+    unreadable = sum(summary["unreadable"].values())
+    click.echo(f"Scores of {summary['judged']} kept examples (mean {mean}): {shown}; unreadable: {unreadable}.")
+    click.echo(f"Judgements: {journal_path(run_dir, outputs, rubric).resolve()}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@_review_options(temperature=0.7, max_tokens=1024)
+def reanswer(run_dir: Path, **settings: Any) -> None:
+    """Answer every kept instruction of RUN_DIR again with another teacher (--model), keeping the originals.
+
+    The new outputs go to RUN_DIR/reanswered.jsonl; `dataset --outputs reanswered` uses them, and
+    `judge --outputs reanswered` scores them.
+    """
+    from pipeline.core.runfiles import REANSWERED
+    from pipeline.review.reanswer import reanswer_run
+
+    stats = _review(
+        "reanswer", run_dir, settings, lambda teacher, key, **options: reanswer_run(run_dir, teacher, key, **options)
+    )
+    _report_review(stats)
+    click.echo(f"Re-answers: {(run_dir / REANSWERED).resolve()}")
+
+
 @main.group()
 def cache() -> None:
     """The teacher response cache."""
@@ -363,13 +472,22 @@ def train(dataset: Path, output_dir: Path, config_path: Path | None, overwrite: 
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @option(DatasetConfig, "seed")
 @DATASET_OPTIONS
+@option(DatasetConfig, "min_score")
+@option(DatasetConfig, "unjudged")
+@option(DatasetConfig, "outputs")
+@option(DatasetConfig, "rubric")
 def dataset(
-    run_dir: Path, validation_size: float, seed: int, license_id: str, repo_id: str | None, private: bool
+    run_dir: Path, validation_size: float, seed: int, license_id: str, repo_id: str | None, private: bool,
+    min_score: float | None, unjudged: str, outputs: str, rubric: str,
 ) -> None:  # fmt: skip
     """Build RUN_DIR/dataset/: a Hugging Face DatasetDict, alpaca_data.json, parquet, JSONL, card and report."""
     from pipeline.dataset.build import build_dataset, push_to_hub
+    from pipeline.dataset.report import review_text
 
-    summary = build_dataset(run_dir, validation_size=validation_size, seed=seed, license_id=license_id)
+    summary = build_dataset(run_dir, validation_size=validation_size, seed=seed, license_id=license_id,
+                            min_score=min_score, unjudged=unjudged, outputs=outputs, rubric=rubric)  # fmt: skip
+    if summary.selection.reviewed:
+        click.echo(review_text(summary.selection))
     splits = ", ".join(f"{name} {count:,}" for name, count in summary.splits.items())
     click.echo(f"Built {splits} examples{f' ({len(summary.notes)} warnings above)' if summary.notes else ''}.")
     click.echo(f"Dataset: {summary.hf_dir.resolve()}")

@@ -25,7 +25,7 @@ from flows.settings import (
     form_field,
     shown,
 )
-from pipeline.dataset.config import DatasetConfig
+from pipeline.dataset.config import DatasetConfig, Outputs, Rubric, Unjudged
 from pipeline.generation.config import GenerateConfig, Tokenizer
 from pipeline.sft.config import Method, TrainConfig
 from pipeline.teacher.config import Api, TeacherConfig
@@ -82,6 +82,10 @@ class DatasetParams(BaseModel):
     validation_size: float = form_field(DatasetConfig, "validation_size")
     seed: int = form_field(DatasetConfig, "seed")
     license: str = form_field(DatasetConfig, "license")
+    min_score: float | None = form_field(DatasetConfig, "min_score")
+    unjudged: Unjudged = form_field(DatasetConfig, "unjudged")
+    outputs: Outputs = form_field(DatasetConfig, "outputs")
+    rubric: Rubric = form_field(DatasetConfig, "rubric")
     push_to_hub: str | None = Field(None, description=f"{PUSH_TO_HUB_HELP} Empty: no upload.")
     private: bool = Field(False, description=PRIVATE_HELP)
 

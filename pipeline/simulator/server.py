@@ -18,7 +18,7 @@ from types import MappingProxyType
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from pipeline.simulator import grammar
+from pipeline.simulator import grammar, review
 
 DEFAULT_MODEL = "simulated-teacher"
 OWNER = "alpaca-pipeline-simulator"
@@ -43,13 +43,14 @@ class SimulatorConfig:
     malformed_share: float = 0.10  # items broken in one of simulator_grammar.MALFORMED_KINDS
     truncated_share: float = 0.05  # answers cut mid-item with finish_reason "length"
     drift_share: float = 0.10  # answers with one of simulator_grammar.DRIFT_KINDS, which a tolerant parser absorbs
+    off_topic_share: float = 0.0  # items answered with text about something else, which only a judge can catch
     fault_rates: Mapping[str, float] = field(default_factory=dict)  # per-request chance of each of FAULTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fault_rates", MappingProxyType(dict(self.fault_rates)))
         if not self.models:
             raise ValueError(f"models must name at least one model, e.g. ({DEFAULT_MODEL!r},)")
-        for name in ("near_duplicate_share", "malformed_share", "truncated_share", "drift_share"):
+        for name in ("near_duplicate_share", "malformed_share", "truncated_share", "drift_share", "off_topic_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         if self.near_duplicate_share + self.malformed_share > 1.0:
@@ -82,8 +83,13 @@ def generate_answer(prompt_text: str, rng: random.Random, config: SimulatorConfi
     A completion continues right after the prompt's final "N. Instruction:"; a chat answer (or an answer to a
     prompt that does not end with that header) restates it, so chat text == "N. Instruction:" + completion text.
     """
+    reviewed = review.review_answer(prompt_text, rng)
+    if reviewed is not None:  # a judge or re-answer prompt
+        return reviewed, "stop"
     facts = grammar.read_prompt(prompt_text)
     blocks = grammar.draw_blocks(facts, rng, config.near_duplicate_share, config.malformed_share)
+    if config.off_topic_share:  # no draw at 0, so the default answers stay as they were
+        blocks = review.with_off_topic_outputs(blocks, rng, config.off_topic_share)
     drift = grammar.pick(rng, grammar.DRIFT_KINDS) if rng.random() < config.drift_share else ""
     if drift == "skipped_number":
         blocks = grammar.skip_number(blocks, rng)
