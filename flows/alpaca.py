@@ -26,7 +26,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import TerminationSignal
 from prefect.futures import wait
 
-from flows.params import DatasetParams, FinetuneParams, GenerateParams, PipelineParams
+from flows.params import (
+    DatasetParams,
+    FinetuneParams,
+    GenerateParams,
+    JudgeParams,
+    PipelineParams,
+    ReanswerParams,
+    ReviewParams,
+)
 from flows.settings import default_of, under_outputs_root
 from pipeline.core.errors import PipelineError
 from pipeline.core.runfiles import STATS
@@ -158,6 +166,127 @@ def _publish_stats(summary: dict[str, Any], run_dir: str) -> None:
     rows = [{"measure": name, "value": shown[name]} for name in measures]
     rows += [{"measure": f"rejected: {reason}", "value": count} for reason, count in summary["rejected"].items()]
     create_table_artifact(rows, key="alpaca-generation-stats", description=f"Run folder `{Path(run_dir).resolve()}`")
+
+
+def _review_teacher(params: ReviewParams, base_url: str, model: str, share: int = 1) -> Any:
+    from pipeline.teacher.config import TeacherConfig
+
+    return TeacherConfig(
+        model=model, base_url=base_url, api=params.api, temperature=params.temperature,  # type: ignore[attr-defined]
+        max_tokens=params.max_tokens, rpm=params.rpm / share if params.rpm else None,  # type: ignore[attr-defined]
+        tpm=params.tpm / share if params.tpm else None,
+    )  # fmt: skip
+
+
+def _review_plan(params: ReviewParams, teacher: Any) -> Any:
+    if isinstance(params, JudgeParams):
+        from pipeline.review.judge import judge_plan
+
+        return judge_plan(params.run_dir, teacher, params.rubric, params.outputs, params.include_rejected)
+    from pipeline.review.reanswer import reanswer_plan
+
+    return reanswer_plan(params.run_dir, teacher)
+
+
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_can_fix, cache_policy=NO_CACHE)
+def review_batch(params: ReviewParams, base_url: str, model: str, keys: list[str], part: int, share: int,
+                 max_cost: float | None) -> dict[str, Any]:  # fmt: skip
+    """Ask the review requests `keys` into journal part `part`, paced to 1/`share` of the rpm and tpm budgets."""
+    from flows.endpoint import LOCAL_SERVER_KEY
+    from pipeline.review.job import parts_folder, run_requests
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
+    from pipeline.teacher.cost import load_prices
+
+    teacher = _review_teacher(params, base_url, model, share)
+    plan = _review_plan(params, teacher)
+    wanted = set(keys)
+    requests = [request for request in plan.requests if request.key in wanted]
+    journal = parts_folder(plan.journal) / f"part-{part:05d}.jsonl"
+    cache = ResponseCache(default_cache_path()) if params.use_cache else None
+    try:
+        api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_SERVER_KEY  # from the worker, never a parameter
+        stats = run_requests(plan.task, requests, teacher, api_key, journal, plan.record,
+                             concurrency=params.concurrency, max_cost=max_cost, prices=load_prices(None), cache=cache,
+                             progress=False)  # fmt: skip
+    finally:
+        if cache is not None:
+            cache.close()
+    return stats.to_dict()
+
+
+def _review_flow(params: ReviewParams) -> tuple[Any, Any]:
+    """Judge or re-answer a run folder in rounds of batch tasks; each key is asked once, whoever asks it."""
+    from flows.endpoint import resolve_endpoint
+    from pipeline.review.job import ReviewStats, journaled_keys, project
+    from pipeline.teacher.config import TeacherConfig
+    from pipeline.teacher.cost import load_prices
+
+    logger = get_run_logger()
+    params = params.model_copy(update={"run_dir": under_outputs_root(params.run_dir)})
+    prices = load_prices(None)
+    with resolve_endpoint(params.base_url or os.environ.get("OPENAI_BASE_URL"),
+                          os.environ.get("OPENAI_API_KEY")) as endpoint:  # fmt: skip
+        model = params.model or endpoint.model or default_of(TeacherConfig, "model")
+        teacher = _review_teacher(params, endpoint.base_url, model)
+        plan = _review_plan(params, teacher)
+        if params.max_cost is not None and model not in prices:
+            raise PipelineError(f"max_cost needs a price for model {model!r}; this model has none in the price table")
+        done = journaled_keys(plan.journal)
+        todo = [request for request in plan.requests if request.key not in done]
+        stats = ReviewStats(plan.task, model, items=len(plan.requests), done_before=len(plan.requests) - len(todo))
+        stats.projection = project(todo, teacher, prices)
+        logger.info("%s of %s with %s: %d of %d to ask (%d journaled); at most %s tokens", plan.task,
+                    params.run_dir, model, len(todo), len(plan.requests), stats.done_before,
+                    f"{stats.projection['prompt_tokens'] + stats.projection['max_completion_tokens']:,}")  # fmt: skip
+        size, parallel = params.batch_requests, params.parallel_batches
+        batches = [[request.key for request in todo[i : i + size]] for i in range(0, len(todo), size)]
+        for first in range(0, len(batches), parallel):
+            round_batches = batches[first : first + parallel]
+            left = None if params.max_cost is None else max(0.0, params.max_cost - (stats.cost_usd or 0.0))
+            futures = [review_batch.submit(params, endpoint.base_url, model, keys, first + i, len(round_batches),
+                                           None if left is None else left / len(round_batches))
+                       for i, keys in enumerate(round_batches)]  # fmt: skip
+            for future in futures:
+                result = future.result()
+                for name in ("answered", "cache_hits", "paid_requests", "paid_prompt_tokens",
+                             "paid_completion_tokens", "retries"):  # fmt: skip
+                    setattr(stats, name, getattr(stats, name) + result[name])
+                if result["cost_usd"] is not None:
+                    stats.cost_usd = (stats.cost_usd or 0.0) + result["cost_usd"]
+                stats.stopped = stats.stopped or result["stopped"]
+            logger.info("%s: %d of %d answered", plan.task, stats.done_before + stats.answered, stats.items)
+            if stats.stopped:
+                logger.warning("Stopped at the max_cost budget; run again with a higher one to continue")
+                break
+    return stats, plan
+
+
+@flow(name="judge")
+def judge_flow(params: JudgeParams) -> dict[str, Any]:
+    """Score every kept example of params.run_dir 0-5 with an LLM judge; publish the scores' distribution."""
+    from pipeline.review.judge import judge_stats
+
+    stats, plan = _review_flow(params)
+    plan.finish(judge_stats, stats)
+    summary = json.loads(plan.journal.with_suffix(".stats.json").read_text(encoding="utf-8"))
+    rows = [{"score": label, "examples": count} for label, count in summary["distribution"].items()]
+    rows.append({"score": "unreadable", "examples": sum(summary["unreadable"].values())})
+    mean = f"{summary['mean_score']:.2f}" if summary["mean_score"] is not None else "n/a"
+    create_table_artifact(rows, key="alpaca-judge-scores", description=(
+        f"{plan.task} scores of {summary['judged']:,} kept examples by `{stats.model}` (mean {mean}) in "
+        f"`{plan.journal}`. Keep the best with the dataset's `min_score`."))  # fmt: skip
+    return {**stats.to_dict(), "journal": str(plan.journal), **summary}
+
+
+@flow(name="reanswer")
+def reanswer_flow(params: ReanswerParams) -> dict[str, Any]:
+    """New outputs for the kept instructions of params.run_dir from another teacher; the originals are kept."""
+    from pipeline.review.reanswer import reanswer_stats
+
+    stats, plan = _review_flow(params)
+    plan.finish(reanswer_stats, stats)
+    summary = reanswer_stats(plan.journal)
+    return {**stats.to_dict(), "journal": str(plan.journal), **summary}
 
 
 @task(cache_policy=NO_CACHE)
@@ -311,10 +440,21 @@ def _generation_flow() -> Any:
 
 @flow(name="alpaca-pipeline")
 def alpaca_pipeline(params: PipelineParams) -> dict[str, Any]:
-    """Generate, build the dataset, then fine-tune (unless params.finetune is empty)."""
+    """Generate, re-answer and judge (when asked), build the dataset, then fine-tune (unless params.finetune is
+    empty)."""
     generated = _generation_flow()(params.generate)
-    dataset = build_dataset_flow(params.dataset.model_copy(update={"run_dir": generated["run_dir"]}))
-    result: dict[str, Any] = {"generate": generated, "dataset": dataset}
+    result: dict[str, Any] = {"generate": generated}
+    dataset_params = params.dataset.model_copy(update={"run_dir": generated["run_dir"]})
+    if params.reanswer is not None:
+        result["reanswer"] = reanswer_flow(params.reanswer.model_copy(update={"run_dir": generated["run_dir"]}))
+        dataset_params = dataset_params.model_copy(update={"outputs": "reanswered"})
+    if params.judge is not None:
+        outputs = "reanswered" if params.reanswer is not None else params.judge.outputs
+        judge = params.judge.model_copy(update={"run_dir": generated["run_dir"], "outputs": outputs})
+        result["judge"] = judge_flow(judge)
+        dataset_params = dataset_params.model_copy(update={"rubric": judge.rubric})
+    dataset = build_dataset_flow(dataset_params)
+    result["dataset"] = dataset
     if params.finetune is not None:
         result["finetune"] = finetune(params.finetune.model_copy(update={"dataset_path": dataset["dataset_dir"]}))
     return result

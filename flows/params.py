@@ -90,6 +90,45 @@ class DatasetParams(BaseModel):
     private: bool = Field(False, description=PRIVATE_HELP)
 
 
+class ReviewParams(BaseModel):
+    """What judge and re-answer share: the run folder, the model that reviews it, and the budgets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: str = Field(
+        ROLLING_RUN_DIR, description=f"The run folder written by generate-instructions. {FOLDER_NOTE}"
+    )
+    model: str | None = form_field(TeacherConfig, "model", default=None)  # empty: the offline teacher's own
+    base_url: str | None = form_field(TeacherConfig, "base_url", default=None, unset=ENDPOINT_FALLBACK)
+    api: Api = form_field(TeacherConfig, "api")
+    concurrency: int = form_field(GenerateConfig, "max_concurrency")
+    rpm: float | None = form_field(TeacherConfig, "rpm")
+    tpm: float | None = form_field(TeacherConfig, "tpm")
+    max_cost: float | None = form_field(GenerateConfig, "max_cost_usd")
+    batch_requests: int = Field(64, ge=1, description="Requests per batch task.")
+    parallel_batches: int = Field(
+        4, ge=1, description="Batch tasks running at once, each with an equal share of the rpm, tpm and cost budgets."
+    )
+    use_cache: bool = Field(True, description="Read and write the response cache.")
+
+
+class JudgeParams(ReviewParams):
+    """Score every kept example 0-5 with an LLM judge (AlpaGasus); then build the dataset with a min_score."""
+
+    rubric: Rubric = form_field(DatasetConfig, "rubric")
+    outputs: Outputs = Field("original", description="Judge the generated outputs, or the re-answered ones.")
+    include_rejected: bool = Field(False, description="Also judge the examples the rules rejected (to measure them).")
+    temperature: float = form_field(TeacherConfig, "temperature", default=0.0)  # a judge should not sample
+    max_tokens: int = form_field(TeacherConfig, "max_tokens", default=256)  # a score and one sentence
+
+
+class ReanswerParams(ReviewParams):
+    """New outputs for the kept instructions from another teacher (Alpaca-GPT4); the originals are kept."""
+
+    temperature: float = form_field(TeacherConfig, "temperature", default=0.7)
+    max_tokens: int = form_field(TeacherConfig, "max_tokens", default=1024)
+
+
 def _training(name: str, **attrs: Any) -> Any:
     """A TrainConfig setting that, left empty, takes the config file's value, else TrainConfig's default."""
     library = default_of(TrainConfig, name)
@@ -147,6 +186,10 @@ class PipelineParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     generate: GenerateParams = Field(default_factory=GenerateParams)
+    reanswer: ReanswerParams | None = Field(None, description="Empty: keep the generated outputs. run_dir: the run's.")
+    judge: JudgeParams | None = Field(
+        None, description="Empty: no judge. run_dir is the run's; set dataset.min_score."
+    )
     dataset: DatasetParams = Field(default_factory=DatasetParams, description="run_dir is taken from generate.")
     finetune: FinetuneParams | None = Field(
         default_factory=FinetuneParams, description="Empty: stop after the dataset. dataset_path is the run's dataset."

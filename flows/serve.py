@@ -9,7 +9,14 @@ from pathlib import Path
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
-from flows.alpaca import alpaca_pipeline, build_dataset_flow, finetune, generate_instructions
+from flows.alpaca import (
+    alpaca_pipeline,
+    build_dataset_flow,
+    finetune,
+    generate_instructions,
+    judge_flow,
+    reanswer_flow,
+)
 from flows.params import ROLLING_RUN_DIR, GenerateParams, PipelineParams
 from flows.settings import OUTPUTS_ROOT_ENV, SCHEDULED_MAX_COST, outputs_root
 
@@ -48,6 +55,12 @@ def build_deployments(
         ),
         finetune.to_deployment(
             name="on-demand", description=f"Fine-tune on the latest published dataset. {where}"
+        ),
+        judge_flow.to_deployment(
+            name="on-demand", description=f"Score every kept example of a run 0-5 with an LLM judge. {where}"
+        ),
+        reanswer_flow.to_deployment(
+            name="on-demand", description=f"Answer a run's kept instructions again with another teacher. {where}"
         ),
     ]  # fmt: skip
 

@@ -278,6 +278,29 @@ def test_weekly_deployment_runs_twice_on_a_growing_rolling_run(prefect_server, t
     assert again["reused"] and again["output_dir"] == second["output_dir"]
 
 
+def test_pipeline_reanswers_judges_and_keeps_the_best(prefect_server, teacher_server, tmp_path: Path) -> None:
+    """generate -> reanswer -> judge -> dataset with min_score, as flows with batch tasks (AlpaGasus on
+    Alpaca-GPT4-style outputs); every example is judged once, and the dataset holds only those scored >= 4."""
+    from flows.params import DatasetParams, JudgeParams, ReanswerParams
+    from pipeline.dataset.build import load
+
+    run_dir = tmp_path / "reviewed"
+    review = {"base_url": teacher_server.base_url, "model": "simulated-teacher", "use_cache": False,
+              "batch_requests": 7, "parallel_batches": 2}  # fmt: skip
+    result = alpaca_pipeline(PipelineParams(
+        generate=offline(teacher_server, run_dir, num_instructions=40), reanswer=ReanswerParams(**review),
+        judge=JudgeParams(**review), dataset=DatasetParams(min_score=4.0, validation_size=0), finetune=None,
+    ))  # fmt: skip
+    assert result["reanswer"]["answered"] == result["judge"]["answered"] == result["judge"]["judged"] == 40
+    judgements = read_jsonl(run_dir / "judgements" / "reanswered-accuracy.jsonl")
+    assert len({j["key"] for j in judgements}) == len(judgements) == 40  # the batch parts folded, each key once
+    assert not (run_dir / "judgements" / "reanswered-accuracy.parts").exists()
+    rows = load(run_dir)["train"]
+    assert 0 < len(rows) < 40 and all(row["score"] >= 4 and row["output"].startswith("Answering ") for row in rows)
+    scores = json.loads(Artifact.get("alpaca-judge-scores").data)
+    assert sum(row["examples"] for row in scores) == 40
+
+
 def test_batch_tasks_on_a_dask_cluster_give_the_same_run(prefect_server, teacher_server, tmp_path: Path) -> None:
     pytest.importorskip("prefect_dask")
     from prefect_dask import DaskTaskRunner

@@ -61,12 +61,36 @@ class ReviewStats:
         return asdict(self)
 
 
+def parts_folder(journal: Path) -> Path:
+    """Where batch tasks journal their share of the requests (`<journal stem>.parts/part-*.jsonl`)."""
+    return journal.with_name(f"{journal.stem}.parts")
+
+
 def journaled_keys(journal: Path) -> set[str]:
-    """Keys already answered; a line cut short by a crash is cut off first (it was never a whole answer)."""
-    if not journal.exists():
-        return set()
-    cut_torn_tail(journal)
-    return {record["key"] for record in read_jsonl(journal)}
+    """Keys answered in `journal` and in its batch parts; a line cut short by a crash is cut off first (it was
+    never a whole answer)."""
+    keys: set[str] = set()
+    for path in [journal, *sorted(parts_folder(journal).glob("part-*.jsonl"))]:
+        if path.exists():
+            cut_torn_tail(path)
+            keys |= {record["key"] for record in read_jsonl(path)}
+    return keys
+
+
+def fold_parts(journal: Path) -> None:
+    """Move the batch parts' answers into the journal (each key once), so a folder looks the same whoever asked."""
+    folder = parts_folder(journal)
+    if not folder.is_dir():
+        return
+    known = {record["key"] for record in read_jsonl(journal, recover_tail=True)} if journal.exists() else set()
+    with open(journal, "a", encoding="utf-8") as handle:
+        for path in sorted(folder.glob("part-*.jsonl")):
+            cut_torn_tail(path)
+            fresh = [record for record in read_jsonl(path) if record["key"] not in known]
+            known |= {record["key"] for record in fresh}
+            append_durably(handle, fresh)
+            path.unlink()
+    folder.rmdir()
 
 
 def project(requests: Sequence[Request], teacher: TeacherConfig, prices: dict[str, tuple[float, float]]) -> dict:
@@ -188,6 +212,21 @@ def run_requests(
         finally:
             stats.elapsed_s = time.perf_counter() - started
     return stats
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A review's requests, how each answer becomes a journal record, and where the journal and its stats go."""
+
+    task: str
+    requests: list[Request]
+    record: Callable[[Request, TeacherResponse], dict[str, Any]]
+    journal: Path
+
+    def finish(self, extra: Callable[[Path], dict[str, Any]], stats: ReviewStats) -> None:
+        """Fold batch parts into the journal and write its stats file."""
+        fold_parts(self.journal)
+        write_stats(self.journal.with_suffix(".stats.json"), stats, extra(self.journal))
 
 
 def write_stats(path: Path, stats: ReviewStats, extra: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from pipeline.core.errors import RunDirError
 from pipeline.core.jsonio import read_jsonl
 from pipeline.core.records import Example, TeacherResponse
 from pipeline.core.runfiles import JUDGEMENTS_DIR, KEPT, REJECTED
-from pipeline.review.job import Request, ReviewStats, run_requests, write_stats
+from pipeline.review.job import Plan, Request, ReviewStats, run_requests
 from pipeline.review.parse import parse_judgement
 from pipeline.review.prompts import JUDGE_VERSION, RUBRICS, judge_prompt, review_key
 from pipeline.review.reanswer import usable_reanswers
@@ -48,21 +48,9 @@ def examples_to_judge(run_dir: Path, outputs: str, include_rejected: bool) -> li
     return found
 
 
-def judge_run(
-    run_dir: str | Path,
-    teacher_config: TeacherConfig,
-    api_key: str,
-    rubric: str = "accuracy",
-    outputs: Outputs = "original",
-    include_rejected: bool = False,
-    concurrency: int = 16,
-    max_cost: float | None = None,
-    prices: dict[str, tuple[float, float]] | None = None,
-    cache: ResponseCache | None = None,
-    progress: bool = True,
-) -> ReviewStats:
-    """Score every example of `run_dir` not judged yet under this rubric by this model; returns the session's
-    counters and writes `judgements/<outputs>-<rubric>.stats.json` with the score distribution of the journal."""
+def judge_plan(run_dir: str | Path, teacher_config: TeacherConfig, rubric: str = "accuracy",
+               outputs: Outputs = "original", include_rejected: bool = False) -> Plan:  # fmt: skip
+    """The judge requests of every example of `run_dir` (see `examples_to_judge`) for this rubric and model."""
     if rubric not in RUBRICS:
         raise ValueError(f"rubric must be one of {sorted(RUBRICS)}, got {rubric!r}")
     run_dir = Path(run_dir)
@@ -80,11 +68,33 @@ def judge_run(
                 "reason": judgement.reason, "rubric": rubric, "outputs": outputs, "judge_model": teacher_config.model,
                 "prompt_version": JUDGE_VERSION, "response": response.to_dict()}  # fmt: skip
 
-    journal = journal_path(run_dir, outputs, rubric)
-    stats = run_requests(f"judge {outputs}/{rubric}", requests, teacher_config, api_key, journal, record,
+    return Plan(f"judge {outputs}/{rubric}", requests, record, journal_path(run_dir, outputs, rubric))
+
+
+def judge_stats(journal: Path) -> dict[str, Any]:
+    return score_summary(latest_judgements(journal).values())
+
+
+def judge_run(
+    run_dir: str | Path,
+    teacher_config: TeacherConfig,
+    api_key: str,
+    rubric: str = "accuracy",
+    outputs: Outputs = "original",
+    include_rejected: bool = False,
+    concurrency: int = 16,
+    max_cost: float | None = None,
+    prices: dict[str, tuple[float, float]] | None = None,
+    cache: ResponseCache | None = None,
+    progress: bool = True,
+) -> ReviewStats:
+    """Score every example of `run_dir` not judged yet under this rubric by this model; returns the session's
+    counters and writes `judgements/<outputs>-<rubric>.stats.json` with the score distribution of the journal."""
+    plan = judge_plan(run_dir, teacher_config, rubric, outputs, include_rejected)
+    stats = run_requests(plan.task, plan.requests, teacher_config, api_key, plan.journal, plan.record,
                          concurrency=concurrency, max_cost=max_cost, prices=prices, cache=cache,
                          progress=progress)  # fmt: skip
-    write_stats(journal.with_suffix(".stats.json"), stats, score_summary(latest_judgements(journal).values()))
+    plan.finish(judge_stats, stats)
     return stats
 
 

@@ -10,23 +10,14 @@ from pipeline.core.errors import RunDirError
 from pipeline.core.jsonio import read_jsonl
 from pipeline.core.records import TeacherResponse
 from pipeline.core.runfiles import KEPT, REANSWERED
-from pipeline.review.job import Request, ReviewStats, run_requests, write_stats
+from pipeline.review.job import Plan, Request, ReviewStats, run_requests
 from pipeline.review.prompts import REANSWER_VERSION, reanswer_prompt, review_key
 from pipeline.teacher.cache import ResponseCache
 from pipeline.teacher.config import TeacherConfig
 
 
-def reanswer_run(
-    run_dir: str | Path,
-    teacher_config: TeacherConfig,
-    api_key: str,
-    concurrency: int = 16,
-    max_cost: float | None = None,
-    prices: dict[str, tuple[float, float]] | None = None,
-    cache: ResponseCache | None = None,
-    progress: bool = True,
-) -> ReviewStats:
-    """Ask `teacher_config.model` for a new output to every kept instruction not re-answered by it yet."""
+def reanswer_plan(run_dir: str | Path, teacher_config: TeacherConfig) -> Plan:
+    """The re-answer requests of every kept instruction of `run_dir`, for this model."""
     run_dir = Path(run_dir)
     if not (run_dir / KEPT).is_file():
         raise RunDirError(f"{run_dir}: no {KEPT}; re-answer a run folder that `alpaca-pipeline generate` wrote")
@@ -45,12 +36,30 @@ def reanswer_run(
                 "output_model": teacher_config.model, "prompt_version": REANSWER_VERSION,
                 "response": response.to_dict()}  # fmt: skip
 
-    journal = run_dir / REANSWERED
-    stats = run_requests("reanswer", requests, teacher_config, api_key, journal, record, concurrency=concurrency,
-                         max_cost=max_cost, prices=prices, cache=cache, progress=progress)  # fmt: skip
+    return Plan("reanswer", requests, record, run_dir / REANSWERED)
+
+
+def reanswer_stats(journal: Path) -> dict[str, Any]:
     answers = read_jsonl(journal, recover_tail=True) if journal.is_file() else []
-    write_stats(journal.with_suffix(".stats.json"), stats,
-                {"usable": sum(record["usable"] for record in answers), "journaled": len(answers)})  # fmt: skip
+    return {"usable": sum(record["usable"] for record in answers), "journaled": len(answers)}
+
+
+def reanswer_run(
+    run_dir: str | Path,
+    teacher_config: TeacherConfig,
+    api_key: str,
+    concurrency: int = 16,
+    max_cost: float | None = None,
+    prices: dict[str, tuple[float, float]] | None = None,
+    cache: ResponseCache | None = None,
+    progress: bool = True,
+) -> ReviewStats:
+    """Ask `teacher_config.model` for a new output to every kept instruction not re-answered by it yet."""
+    plan = reanswer_plan(run_dir, teacher_config)
+    stats = run_requests(plan.task, plan.requests, teacher_config, api_key, plan.journal, plan.record,
+                         concurrency=concurrency, max_cost=max_cost, prices=prices, cache=cache,
+                         progress=progress)  # fmt: skip
+    plan.finish(reanswer_stats, stats)
     return stats
 
 
