@@ -20,7 +20,7 @@ from pipeline.generation.config import GenerateConfig
 from pipeline.generation.dedup import RougeIndex
 from pipeline.generation.filters import check_example
 from pipeline.generation.parse import ParsedItem, parse_answer
-from pipeline.generation.prompts import PROMPT_VERSION, first_task_number
+from pipeline.generation.prompts import PROMPT_VERSION
 from pipeline.generation.store import RunStore
 
 NEAR_DUPLICATE = "near_duplicate"
@@ -111,7 +111,7 @@ class Processor:
             stats.completion_tokens += response.completion_tokens
             stats.teacher_models[response.model] += 1
         productive = start > 0  # an answer is only ever cut short after it kept something
-        items = parse_answer(response.text, response.finish_reason, first_task_number(config.num_demonstrations))
+        items = parse_answer(response.text, response.finish_reason)
         for position in range(start, len(items)):
             if stats.kept >= config.num_instructions:
                 self.next_index, self.next_position = request_index, position
