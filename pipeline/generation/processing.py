@@ -51,6 +51,8 @@ class GenerateStats:
     elapsed_s: float = 0.0  # of this session
     processing_s: float = 0.0  # time spent parsing, filtering, checking novelty and journaling, not waiting
     stopped: str = ""  # "target", "max_cost", "max_requests"; "" while running or after a failure
+    pricing: dict[str, Any] | str = "unpriced"  # the teacher's price per 1M tokens, or "unpriced"
+    projected: dict[str, Any] = field(default_factory=dict)  # requests, tokens, cost re-estimated from the run so far
 
     @property
     def finished(self) -> bool:
