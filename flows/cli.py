@@ -215,6 +215,11 @@ def generate(
         click.echo(f"Stopped at the --max-cost budget of ${max_cost}: run again with a higher --max-cost to continue.")
     elif stats.stopped == "max_requests":
         click.echo(f"Stopped at --max-requests {max_requests} before the target: raise it and run again to continue.")
+    if not stats.finished and stats.projected:  # the up-front forecast assumed a yield; this one saw it
+        forecast = stats.projected
+        dollars = f", ~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else ""
+        click.echo(f"At this run's yield the target needs ~{forecast['requests']:,} requests in all, "
+                   f"~{forecast['tokens']:,} tokens{dollars}.")  # fmt: skip
     click.echo(f"Run folder: {run_dir.resolve()}")
     click.echo(f"Kept examples: {(run_dir / KEPT).resolve()}")
 
