@@ -287,3 +287,44 @@ def test_a_stray_header_after_a_complete_task_leaves_the_task_whole() -> None:
     items = parse_answer(" Say where you go.\n4. Input:\n<noinput>\n4. Output:\nI go home!\n4. Output:\n###\n", "stop")
     assert [item.example for item in items] == [Example("Say where you go.", "", "I go home!")]
     assert items[0].raw == "Say where you go.\n4. Input:\n<noinput>\n4. Output:\nI go home!"
+
+
+def task(instruction: str = "Describe the weather in Paris.", task_input: str = "", output: str = "Sunny.") -> Example:
+    return Example(instruction, task_input, output)
+
+
+@pytest.mark.parametrize(
+    ("example", "reason"),
+    [
+        (task(output="2. Output:\n  4. Output:\n  5. Output:"), "output_only_headers"),
+        (task(output="Sunny.\n7. Output:\nSunny again."), "header_in_output"),
+        (task(output="Sunny. 7) Input: Paris"), "header_in_output"),
+        (task(output="Thank you.\n4. Sentence:"), "header_in_output"),
+        (task(output='8. Question: "Why is it sunny?"'), "header_in_output"),
+        (task("Describe the movie. 2. Instructions: The movie is about a spy."), "header_in_instruction"),
+        (task("Describe the list of tasks below. - Instruction:"), "header_in_instruction"),
+        (task(task_input="Paris\n### Input: Lyon"), "header_in_input"),
+        (task(output="Dear [Your Name], see you on [date]."), "placeholder_in_output"),
+        (task(output="She was so __ that she fell asleep."), "placeholder_in_output"),
+        (task(task_input="[Insert the city here]"), "placeholder_in_input"),
+        (task("What is a list containing 20 tasks that are both simple and difficult?"), "instruction_echoes_prompt"),
+        (task("Make sure the above tasks follow the requirements."), "instruction_echoes_prompt"),
+        (task(task_input="<noinput>\n10. Question: Is it cold?"), "input_marker_with_text"),
+        (task(task_input="- no input - nothing at all."), "input_marker_with_text"),
+        (task(task_input="🌟"), "input_without_words"),
+        (task("Write a Python program that prints the weather."), "write_a_program"),
+        (task("Explain how to deploy it in Golang, by creating a simple executable program."), "write_a_program"),
+        # what the rules must leave alone
+        (task(output="Use lst[i] to read item i, or see [the docs](https://docs.python.org)."), None),
+        (task(output="squares = [x for x in range(10)]"), None),
+        (task(output="Define __init__ to set up the object."), None),
+        (task("Fill in the blank with a fitting word.", "She was so __ that she fell asleep.", "tired"), None),
+        (task("What does this emoji mean?", "🌟", "A star: something excellent."), None),
+        (task("Pick the right option.", "None of the above", "C"), None),
+        (task("Create a training program for a first marathon."), None),
+        (task("List three tasks to do before moving house."), None),
+        (task(output="1. Preheat the oven.\n2. Ingredients: flour, eggs."), None),
+    ],
+)
+def test_real_answer_rules(example: Example, reason: str | None) -> None:
+    assert check_example(example) == reason

@@ -42,10 +42,10 @@ _PROGRAM_TASK = re.compile(
 _INLINE_HEADER = re.compile(
     r"(?:\b\d+[ \t]*[.)]|(?<=\s)[-*\u2022])[ \t]*\**[ \t]*(?:Instruction|Input|Output)s?[ \t]*\**[ \t]*:", re.I
 )
-# A slot the teacher did not fill: "[date]", "[Your Name]", "[Tie-up]" - not lst[i], [1] or a [link](url).
 # A numbered label that opens a field ("8. Question: ...") or ends it with nothing after ("...\n4. Sentence:").
 _LABEL_FIRST = re.compile(r"\A\s*\d+[ \t]*[.)][ \t]*(?:question|answer|task|sentence|response|example)s?[ \t]*:", re.I)
 _LABEL_LAST = re.compile(r"^[ \t]*\d+[ \t]*[.)][ \t]*\w+(?:[ \t]\w+)?[ \t]*:[ \t]*\Z", re.M)
+# A slot the teacher did not fill: "[date]", "[Your Name]", "[Tie-up]" - not lst[i], [1] or a [link](url).
 _BRACKETED_SLOT = re.compile(r"(?<![\w\])])\[[A-Za-z][A-Za-z' -]{1,40}\](?!\()")
 _BLANK = re.compile(r"(?<!\w)_{2,}(?!\w)")  # "She was so __ that": a fill-in blank left in an answer
 _CODE = re.compile(r"```|\bdef |\breturn\b|\bimport |=|\bprint\(|;\s*$", re.M)  # brackets mean code here
