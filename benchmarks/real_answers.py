@@ -5,7 +5,8 @@
 
 Takes answer files (JSON lines with `text` and `finish_reason`: the shared corpus, tests/data/real_answers.jsonl, or a
 run folder's responses.jsonl) and prints, per file: answers, answers that gave at least one example, candidates,
-unparseable and truncated ones, examples the quality rules keep, and the kept examples that still carry a defect
+candidates whose `raw` is not text of the answer (a header the parser made up), unparseable and truncated ones,
+examples the quality rules keep, and the kept examples that still carry a defect
 of tests/test_real_answers.py's audit (field header, placeholder, prompt echo, no-input marker with text, program
 task). Novelty (ROUGE-L) is left out: it depends on the order and the seed tasks, not on the answer's format.
 
@@ -44,6 +45,7 @@ def measure(path: Path) -> Counter[str]:
             counts["answers with an example"] += any(item.example is not None for item in items)
             counts["candidates"] += len(items)
             for item in items:
+                counts["raw the model did not write"] += item.raw not in row["text"]
                 if item.reason in (UNPARSEABLE, TRUNCATED):
                     counts[item.reason] += 1
                     continue
@@ -60,7 +62,8 @@ def main(paths: list[str]) -> None:
     import pipeline
 
     print(f"pipeline from {Path(pipeline.__file__).parent}")
-    order = ["answers", "answers with an example", "candidates", UNPARSEABLE, TRUNCATED, "parsed examples",
+    order = ["answers", "answers with an example", "candidates", "raw the model did not write", UNPARSEABLE, TRUNCATED,
+             "parsed examples",
              "kept by the rules", "kept with a defect", *(f"  {name}" for name in AUDIT)]  # fmt: skip
     for path in paths:
         counts = measure(Path(path))
