@@ -137,14 +137,26 @@ def test_generate_against_a_server_of_several_models_stops_and_lists_them(tmp_pa
     assert completions == []  # nothing was asked, nothing was paid
 
 
-def test_a_priced_model_is_recorded_with_its_price(tmp_path: Path, no_openai_env) -> None:
+def test_a_priced_model_is_recorded_with_its_price_and_the_forecast_learns_it(tmp_path: Path, no_openai_env) -> None:
     prices = tmp_path / "prices.json"
-    prices.write_text(json.dumps({LOCAL_MODEL: {"input": 0.0, "output": 0.0}}))
+    prices.write_text(json.dumps({LOCAL_MODEL: {"input": 1.0, "output": 2.0}}))
     out = tmp_path / "run"
     with SimulatorServer(SimulatorConfig(models=(LOCAL_MODEL,))) as server:
-        result = CliRunner().invoke(main, ["generate", "--no-progress", "-n", "5", "-o", str(out), "--base-url",
-                                           server.base_url, "--no-cache", "--prices", str(prices)])  # fmt: skip
+        result = CliRunner().invoke(main, ["generate", "--no-progress", "-n", "40", "-o", str(out), "--base-url",
+                                           server.base_url, "--no-cache", "--prices", str(prices),
+                                           "--max-requests", "1"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    pricing = {"model": LOCAL_MODEL, "input_usd_per_1m": 0.0, "output_usd_per_1m": 0.0}
+    pricing = {"model": LOCAL_MODEL, "input_usd_per_1m": 1.0, "output_usd_per_1m": 2.0}
     assert json.loads((out / "manifest.json").read_text())["pricing"] == pricing
-    assert json.loads((out / "stats.json").read_text())["cost_usd"] == 0.0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["answers"] == 1 and 0 < stats["kept"] < 40 and stats["pricing"] == pricing
+    assert stats["cost_usd"] == pytest.approx((stats["prompt_tokens"] + 2 * stats["completion_tokens"]) / 1e6)
+    # From the one answer seen: its yield says how many requests 40 examples take, at its tokens and price.
+    requests = 1 + -(-(40 - stats["kept"]) // stats["kept"])
+    assert stats["projected"] == {
+        "requests": requests,
+        "tokens": (stats["prompt_tokens"] + stats["completion_tokens"]) * requests,
+        "cost_usd": pytest.approx(stats["cost_usd"] * requests),
+        "from_answers": 1,
+    }
+    assert f"At this run's yield the target needs ~{requests:,} requests in all" in result.output

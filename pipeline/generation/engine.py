@@ -119,13 +119,9 @@ class Engine:
             if processor.next_index != index:  # wholly used; an answer cut short stays for an extension
                 del self._pending[index]
             processor.check_stall()
+        price = self.prices.get(self.teacher.model)
         stats.projected = project_from_run(
-            config.num_instructions,
-            stats.kept,
-            stats.answers,
-            stats.paid_requests,
-            stats.paid_prompt_tokens + stats.paid_completion_tokens,
-            stats.cost_usd,
+            config.num_instructions, stats.kept, stats.answers, stats.prompt_tokens, stats.completion_tokens, price
         )
         now = time.perf_counter()
         stats.processing_s += now - started

@@ -82,18 +82,17 @@ def pricing(prices: dict[str, tuple[float, float]], model: str) -> dict[str, Any
 
 
 def project_from_run(
-    target: int, kept: int, answers: int, paid_requests: int, paid_tokens: int, cost: float | None
+    target: int, kept: int, answers: int, prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None
 ) -> dict[str, Any]:
-    """The forecast re-made from what the run has seen: requests at the keep yield per answer so far, tokens and
-    dollars at the paid answers' average. Before any answer, or while nothing is kept, it is unknown (empty).
+    """The forecast re-made from what the run has seen: requests at the yield of kept examples per answer so far,
+    tokens and dollars at the used answers' average (cached ones included). Empty before anything is kept.
 
-    >>> project_from_run(100, 10, 5, 5, 5000, None)
+    >>> project_from_run(100, 10, 5, 3000, 2000, None)
     {'requests': 50, 'tokens': 50000, 'cost_usd': None, 'from_answers': 5}
     """
     if not answers or not kept:
         return {}
     requests = answers + math.ceil(max(target - kept, 0) * answers / kept)
-    per_request = paid_tokens / paid_requests if paid_requests else 0.0
-    dollars = cost / paid_requests * requests if cost is not None and paid_requests else None
-    tokens = round(per_request * requests)
-    return {"requests": requests, "tokens": tokens, "cost_usd": dollars, "from_answers": answers}
+    prompt, completion = prompt_tokens * requests / answers, completion_tokens * requests / answers
+    dollars = (prompt * price[0] + completion * price[1]) / 1_000_000 if price is not None else None
+    return {"requests": requests, "tokens": round(prompt + completion), "cost_usd": dollars, "from_answers": answers}
