@@ -21,6 +21,7 @@ from pipeline.generation.dedup import RougeIndex
 from pipeline.generation.filters import check_example
 from pipeline.generation.parse import ParsedItem, parse_answer
 from pipeline.generation.prompts import PROMPT_VERSION
+from pipeline.generation.provenance import UNPRICED
 from pipeline.generation.store import RunStore
 
 NEAR_DUPLICATE = "near_duplicate"
@@ -51,7 +52,7 @@ class GenerateStats:
     elapsed_s: float = 0.0  # of this session
     processing_s: float = 0.0  # time spent parsing, filtering, checking novelty and journaling, not waiting
     stopped: str = ""  # "target", "max_cost", "max_requests"; "" while running or after a failure
-    pricing: dict[str, Any] | str = "unpriced"  # the teacher's price per 1M tokens, or "unpriced"
+    pricing: dict[str, Any] | str = UNPRICED  # the teacher's price per 1M tokens, or "unpriced"
     projected: dict[str, Any] = field(default_factory=dict)  # requests, tokens, cost re-estimated from the run so far
 
     @property
