@@ -269,6 +269,10 @@ ISSUE_FRAGMENTS = [
     (" Implement a new product using the Go framework, in Golang, by creating a simple executable program.\n"
      "4. Input:\n<noinput>\n4. Output:\npackage main", ["write_a_program"]),
     # a chat preamble and a separator before the first header: skipped, no phantom task
+    # a recipe's "Instructions:" section stays in the output; a numbered or bulleted plural is a header
+    (" Give a recipe for pancakes.\n4. Input:\n<noinput>\n4. Output:\nIngredients: flour, eggs.\nInstructions: Mix,"
+     " then fry.\n- Instructions: Name a fruit.\n5. Output:\nApple", ["keep: Give a recipe for pancakes.",
+                                                                    "instruction_too_short"]),
     ("Sure! Here are more tasks:\n\n###\n4. Instruction: Name a river in Spain.\n4. Input:\n<noinput>\n"
      "4. Output:\nEbro",
      ["keep: Name a river in Spain."]),
@@ -324,7 +328,16 @@ def task(instruction: str = "Describe the weather in Paris.", task_input: str = 
         (task("Create a training program for a first marathon."), None),
         (task("List three tasks to do before moving house."), None),
         (task(output="1. Preheat the oven.\n2. Ingredients: flour, eggs."), None),
+        (task(output="Ingredients: flour, eggs.\nInstructions: Mix them, then bake for 20 minutes."), None),
+        (task(output='def area(w, h):\n    """Inputs: width and height. Outputs: the area."""'), None),
     ],
 )
 def test_real_answer_rules(example: Example, reason: str | None) -> None:
     assert check_example(example) == reason
+
+
+def test_a_recipe_keeps_its_instructions_section() -> None:
+    recipe = "Ingredients: flour, eggs.\nInstructions: Mix."
+    (item,) = parse_answer(f" Give a recipe for pancakes.\n4. Output:\n{recipe}", "stop")
+    assert item.example == Example("Give a recipe for pancakes.", "", recipe)
+    assert check_example(item.example) is None

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from pipeline.core.records import Example
 
 # A field header at the start of a line, as real models write them: "7. Instruction:", "7) Input:", "7 Outputs:",
-# "No.7 - Instruction:", "### Instruction:", "- Instructions:", "*1. Instructions:", "**Output:**" - singular or
-# plural, any numbering or none. Group 1 is the field's name.
+# "No.7 - Instruction:", "### Instruction:", "- Instructions:", "*1. Instructions:", "**Output:**" - any numbering or
+# none. A plural needs a number, a "-" bullet or a "#" heading: a bare "Instructions:" or "Inputs:" is a section of
+# an answer (a recipe's steps, a function's arguments), not a field. Group "name" is the field's name.
 HEADER = re.compile(
-    r"^[ \t]*(?:#+[ \t]*)?(?:[-*\u2022][ \t]*)?(?:(?:No\.?[ \t]*)?\d+[ \t]*[.):]?[ \t]*(?:-[ \t]*)?)?"
-    r"\**[ \t]*(Instruction|Input|Output)s?[ \t]*\**[ \t]*:\**",
+    r"^[ \t]*(?P<mark>#+[ \t]*(?:[-*\u2022][ \t]*)?|[-\u2022][ \t]*|\*[ \t]*(?=\d))?"
+    r"(?P<number>(?:No\.?[ \t]*)?\d+[ \t]*[.):]?[ \t]*(?:-[ \t]*)?)?"
+    r"\**[ \t]*(?P<name>Instruction|Input|Output)(?(mark)s?|(?(number)s?|))[ \t]*\**[ \t]*:\**",
     re.I | re.M,
 )
 _SEPARATOR = re.compile(r"(?:\s*#{3,}\s*)+$")  # what strip_separators removes, as a pattern (tests)
@@ -45,10 +48,10 @@ def parse_answer(text: str, finish_reason: str | None) -> list[ParsedItem]:
     >>> parse_answer(" Add 2 and 3.\\n4. Input:\\n<noinput>\\n4. Output:\\n5", "stop")[0].example
     Example(instruction='Add 2 and 3.', input='', output='5')
     """
-    starts = [match.start() for match in HEADER.finditer(text) if match.group(1).lower() == "instruction"]
+    starts = [match.start() for match in HEADER.finditer(text) if match.group("name").lower() == "instruction"]
     lead = text[: starts[0]] if starts else text
-    blocks = [text[start:end] for start, end in zip(starts, [*starts[1:], len(text)], strict=False)]
-    if any(match.group(1).lower() != "instruction" for match in HEADER.finditer(lead)):
+    blocks = [text[start:end] for start, end in pairwise([*starts, len(text)])]
+    if any(match.group("name").lower() != "instruction" for match in HEADER.finditer(lead)):
         blocks.insert(0, lead)  # the first task, whose Instruction header the prompt wrote
     elif not starts and strip_separators(lead.strip()):
         blocks.insert(0, lead)  # no task at all (a refusal, an essay): one unparseable item shows it
@@ -67,13 +70,13 @@ def _parse_block(block: str) -> list[ParsedItem]:
     raw = strip_separators(block.strip())
     headers = list(HEADER.finditer(raw))
     body_start = 0
-    if headers and headers[0].start() == 0 and headers[0].group(1).lower() == "instruction":
+    if headers and headers[0].start() == 0 and headers[0].group("name").lower() == "instruction":
         body_start = headers.pop(0).end()
     if not headers:
         return [ParsedItem(raw=raw, reason=UNPARSEABLE)] if _has_text(raw) else []
     ends = [match.start() for match in headers[1:]] + [len(raw)]
     fields = [
-        (match.group(1).lower(), raw[match.end() : end], match.start())
+        (match.group("name").lower(), raw[match.end() : end], match.start())
         for match, end in zip(headers, ends, strict=True)
     ]
     instruction = " ".join(raw[body_start : headers[0].start()].split())
