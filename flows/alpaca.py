@@ -105,7 +105,7 @@ def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list
 @flow(name="generate-instructions")
 def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     """Bootstrap examples into params.output_dir: the engine says what to fetch, batch tasks fetch it in parallel."""
-    from flows.endpoint import resolve_endpoint
+    from flows.endpoint import resolve_endpoint, teacher_model
     from pipeline.generation.engine import Engine
     from pipeline.generation.seeds import load_seed_tasks
     from pipeline.teacher.config import TeacherConfig
@@ -118,7 +118,7 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     with resolve_endpoint(base_url, os.environ.get("OPENAI_API_KEY")) as endpoint:
         if endpoint.offline:
             logger.info("No OPENAI_API_KEY or base URL: the built-in offline teacher answers at %s", endpoint.base_url)
-        model = params.model or endpoint.model or default_of(TeacherConfig, "model")
+        model = teacher_model(endpoint, params.model, default_of(TeacherConfig, "model"))
         config, teacher = _configs(params, endpoint.base_url, model)
         engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(None))
         progress = create_progress_artifact(0.0, key="alpaca-generation-progress", description="Starting")

@@ -162,7 +162,7 @@ def generate(
     With neither OPENAI_API_KEY nor --base-url set, a built-in offline teacher answers. Running the same
     command on the same --output-dir continues an interrupted run without paying for any answer twice.
     """
-    from flows.endpoint import resolve_endpoint
+    from flows.endpoint import resolve_endpoint, teacher_model
     from pipeline.generation.generate import generate as run_generate
     from pipeline.generation.provenance import project_cost
     from pipeline.generation.seeds import default_seed_path, load_seed_tasks
@@ -190,11 +190,11 @@ def generate(
                 click.echo(f"No OPENAI_API_KEY or --base-url: using the built-in offline teacher at "
                            f"{endpoint.base_url}", err=True)  # fmt: skip
             teacher = TeacherConfig(
-                model=model or endpoint.model or default_of(TeacherConfig, "model"), base_url=endpoint.base_url,
+                model=teacher_model(endpoint, model, default_of(TeacherConfig, "model")), base_url=endpoint.base_url,
                 api=api, temperature=temperature, top_p=top_p, max_tokens=max_tokens, rpm=rpm, tpm=tpm,
             )  # fmt: skip
             forecast = project_cost(config, teacher, seeds, price_table)
-            dollars = f"~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else "no price known"
+            dollars = f"~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else "unpriced"
             click.echo(f"Generating {num_instructions} examples with {teacher.model} from {len(seeds)} seed tasks "
                        f"into {run_dir}. Projected: ~{forecast['requests']:,} requests, ~{forecast['tokens']:,} "
                        f"tokens, {dollars}.", err=True)  # fmt: skip
@@ -218,6 +218,11 @@ def generate(
         click.echo(f"Stopped at the --max-cost budget of ${max_cost}: run again with a higher --max-cost to continue.")
     elif stats.stopped == "max_requests":
         click.echo(f"Stopped at --max-requests {max_requests} before the target: raise it and run again to continue.")
+    if not stats.finished and stats.projected:  # the up-front forecast assumed a yield; this one saw it
+        forecast = stats.projected
+        dollars = f", ~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else ""
+        click.echo(f"At this run's yield the target needs ~{forecast['requests']:,} requests in all, "
+                   f"~{forecast['tokens']:,} tokens{dollars}.")  # fmt: skip
     click.echo(f"Run folder: {run_dir.resolve()}")
     click.echo(f"Kept examples: {(run_dir / KEPT).resolve()}")
 

@@ -143,9 +143,14 @@ def run_summary(run: FinishedRun, splits: Mapping[str, int]) -> list[tuple[str, 
             "Prompt / completion tokens of the answers used",
             f"{stats.get('prompt_tokens', 0):,} / {stats.get('completion_tokens', 0):,}",
         ),
-        ("Cost", f"${cost:,.4f}" if cost is not None else "unknown (no price known for the teacher model)"),
+        ("Cost", f"${cost:,.4f}" if cost is not None else _unpriced(run)),
         ("Run finished", "yes" if stats.get("finished") else f"no (stopped: {stats.get('stopped') or 'interrupted'})"),
     ]
+
+
+def _unpriced(run: FinishedRun) -> str:
+    model = run.manifest.get("teacher", {}).get("model", "the teacher model")
+    return f"unpriced (no price is known for `{model}`; pass --prices FILE to count dollars)"
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.core.records import SeedTask, TeacherResponse
 from pipeline.generation.config import GenerateConfig
 from pipeline.generation.processing import GenerateStats, Processor
-from pipeline.generation.provenance import build_manifest, run_identity
+from pipeline.generation.provenance import build_manifest, pricing, project_from_run, run_identity
 from pipeline.generation.store import RunStore
 from pipeline.teacher.cost import cost_usd
 
@@ -50,8 +50,9 @@ class Engine:
         self.prices = prices or {}
         self.store = RunStore(run_dir)
         manifest = build_manifest(config, teacher, Path(seed_path), seeds)
+        manifest["pricing"] = pricing(self.prices, teacher.model)
         checkpoint = self.store.open(manifest, run_identity(config, teacher, manifest["seed_tasks"]["sha256"]))
-        self.stats = GenerateStats()
+        self.stats = GenerateStats(pricing=manifest["pricing"])
         if cost_usd(self.prices, teacher.model, 0, 0) is not None:  # a known price: nothing paid yet is $0
             self.stats.cost_usd = 0.0
         self.processor = Processor(config, seeds, self.store, self.stats)
@@ -118,6 +119,10 @@ class Engine:
             if processor.next_index != index:  # wholly used; an answer cut short stays for an extension
                 del self._pending[index]
             processor.check_stall()
+        price = self.prices.get(self.teacher.model)
+        stats.projected = project_from_run(
+            config.num_instructions, stats.kept, stats.answers, stats.prompt_tokens, stats.completion_tokens, price
+        )
         now = time.perf_counter()
         stats.processing_s += now - started
         stats.elapsed_s = now - self._started
