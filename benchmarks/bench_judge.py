@@ -56,9 +56,8 @@ def main() -> None:
             sequential = judged_per_minute(run_dir, server, args.rpm, 1, "helpfulness")
         judged = len(journal_path(run_dir, "original", "accuracy").read_text().splitlines())
     print(f"judge: {judged} examples, teacher latency {args.latency:.1f}s, budget {args.rpm:.0f} requests/min")
-    print(
-        f"  {args.concurrency} in flight:        {concurrent:6.1f} judgements/min = {concurrent / args.rpm:6.1%} of budget"
-    )
+    share = concurrent / args.rpm
+    print(f"  {args.concurrency} in flight:        {concurrent:6.1f} judgements/min = {share:6.1%} of budget")
     print(f"  one request at a time: {sequential:6.1f} judgements/min = {sequential / args.rpm:6.1%} of budget")
     print(f"  ratio: {concurrent / sequential:.1f}x")
 
