@@ -216,7 +216,7 @@ def review_batch(params: ReviewParams, base_url: str, model: str, keys: list[str
 
 def _review_flow(params: ReviewParams) -> tuple[Any, Any]:
     """Judge or re-answer a run folder in rounds of batch tasks; each key is asked once, whoever asks it."""
-    from flows.endpoint import resolve_endpoint
+    from flows.endpoint import resolve_endpoint, teacher_model
     from pipeline.review.job import ReviewStats, journaled_keys, project
     from pipeline.teacher.config import TeacherConfig
     from pipeline.teacher.cost import load_prices
@@ -226,7 +226,7 @@ def _review_flow(params: ReviewParams) -> tuple[Any, Any]:
     prices = load_prices(None)
     with resolve_endpoint(params.base_url or os.environ.get("OPENAI_BASE_URL"),
                           os.environ.get("OPENAI_API_KEY")) as endpoint:  # fmt: skip
-        model = params.model or endpoint.model or default_of(TeacherConfig, "model")
+        model = teacher_model(endpoint, params.model, default_of(TeacherConfig, "model"))
         teacher = _review_teacher(params, endpoint.base_url, model)
         plan = _review_plan(params, teacher)
         if params.max_cost is not None and model not in prices:

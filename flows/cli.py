@@ -249,7 +249,7 @@ def _review_options(temperature: float, max_tokens: int) -> Callable[[Any], Any]
 
 def _review(task: str, run_dir: Path, settings: dict[str, Any], work: Callable[..., Any]) -> Any:
     """Resolve the endpoint, teacher, prices and cache of a review command, say what it will cost, and run it."""
-    from flows.endpoint import resolve_endpoint
+    from flows.endpoint import resolve_endpoint, teacher_model
     from pipeline.teacher.cache import ResponseCache, default_cache_path
     from pipeline.teacher.cost import load_prices
 
@@ -263,7 +263,7 @@ def _review(task: str, run_dir: Path, settings: dict[str, Any], work: Callable[.
                 click.echo(f"No OPENAI_API_KEY or --base-url: the built-in offline teacher {task}s at "
                            f"{endpoint.base_url}", err=True)  # fmt: skip
             teacher = TeacherConfig(
-                model=settings["model"] or endpoint.model or default_of(TeacherConfig, "model"),
+                model=teacher_model(endpoint, settings["model"], default_of(TeacherConfig, "model")),
                 base_url=endpoint.base_url, api=settings["api"], temperature=settings["temperature"],
                 max_tokens=settings["max_tokens"], rpm=settings["rpm"], tpm=settings["tpm"],
             )  # fmt: skip
