@@ -385,7 +385,32 @@ def finetune(params: FinetuneParams) -> dict[str, Any]:
     if result["reused"]:
         get_run_logger().info("%s already holds this model of this dataset: nothing to train", result["output_dir"])
     _publish_model(result)
+    if params.evaluate_examples:
+        result["evaluation"] = evaluate_task(result["output_dir"], params.evaluate_examples)
+        report_md = Path(result["output_dir"]) / "winrate" / "report.md"
+        description = f"Win rate of `{result['output_dir']}` against its base model"
+        create_markdown_artifact(report_md.read_text(encoding="utf-8"), key="alpaca-model-winrate",
+                                 description=description)  # fmt: skip
     return result
+
+
+@task(cache_policy=NO_CACHE)
+def evaluate_task(model_dir: str, examples: int) -> dict[str, Any]:
+    """The model's pairwise win rate against its base model, judged by the teacher endpoint, into `winrate/`."""
+    from flows.endpoint import resolve_endpoint, teacher_model
+    from pipeline.sft.evaluate import evaluate
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
+    from pipeline.teacher.config import TeacherConfig
+
+    cache = ResponseCache(default_cache_path())
+    try:
+        with resolve_endpoint(os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY")) as endpoint:
+            model = teacher_model(endpoint, None, default_of(TeacherConfig, "model"))
+            judge = TeacherConfig(model=model, base_url=endpoint.base_url, temperature=0.0, max_tokens=256)
+            return evaluate(model_dir, Path(model_dir) / "winrate", judge, endpoint.api_key,
+                            max_examples=examples, cache=cache, progress=False)  # fmt: skip
+    finally:
+        cache.close()
 
 
 def _publish_model(result: dict[str, Any]) -> None:

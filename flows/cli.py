@@ -254,7 +254,7 @@ def _review(task: str, run_dir: Path, settings: dict[str, Any], work: Callable[.
     from pipeline.teacher.cost import load_prices
 
     if not run_dir.is_dir():
-        raise click.UsageError(f"{run_dir} is not a folder: pass a run folder that `generate` wrote")
+        raise click.UsageError(f"{run_dir} is not a folder: pass a {'model' if task == 'evaluate' else 'run'} folder")
     prices = load_prices(settings["prices"])
     cache = None if settings["no_cache"] else ResponseCache(settings["cache_path"] or default_cache_path())
     try:
@@ -333,6 +333,41 @@ def reanswer(run_dir: Path, **settings: Any) -> None:
     )
     _report_review(stats)
     click.echo(f"Re-answers: {(run_dir / REANSWERED).resolve()}")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--output-dir", "-o", type=click.Path(path_type=Path), required=True, help="Where the report goes.")
+@click.option("--baseline", default="base", show_default=True,
+              help="`base` (the base model the fine-tune started from), or a JSON list of {instruction, output} "
+              "(AlpacaEval's outputs format) to compare with.")  # fmt: skip
+@click.option("--eval-set", type=click.Path(path_type=Path), default=None, show_default="the project's 111",
+              help="JSONL of {instruction, input}, self-instruct's user_oriented_instructions.jsonl, or an "
+              "AlpacaEval JSON list.")  # fmt: skip
+@click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Evaluate the first N only.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Longest answer of each model.")  # fmt: skip
+@_review_options(temperature=0.0, max_tokens=256)
+def evaluate(model_dir: Path, output_dir: Path, baseline: str, eval_set: Path | None, max_examples: int | None,
+             max_new_tokens: int, **settings: Any) -> None:  # fmt: skip
+    """Pairwise win rate of MODEL_DIR against a baseline, judged by an LLM in both orders (AlpacaEval-style).
+
+    --model names the judge. Writes answers.jsonl, judgements.jsonl, report.json and report.md to --output-dir;
+    a re-run continues an interrupted evaluation without asking twice.
+    """
+    from pipeline.sft.evaluate import evaluate as run_evaluate
+
+    def work(teacher: TeacherConfig, api_key: str, **options: Any) -> Any:
+        return run_evaluate(model_dir, output_dir, teacher, api_key, baseline, eval_set, max_examples,
+                            max_new_tokens, **options)  # fmt: skip
+
+    report = _review("evaluate", model_dir, settings, work)
+    low, high = report["ci95"]
+    click.echo(f"Win rate {report['win_rate']:.1f}% (95% interval {low:.1f}-{high:.1f}; length-controlled "
+               f"{report['length_controlled_win_rate']:.1f}%) against the {report['baseline']} over "
+               f"{report['examples']} instructions: {report['wins']} wins, {report['ties']} ties, "
+               f"{report['losses']} losses; judge {report['judge_model']}.")  # fmt: skip
+    click.echo(f"Report: {(output_dir / 'report.json').resolve()} and {(output_dir / 'report.md').resolve()}")
 
 
 @main.group()

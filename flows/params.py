@@ -153,6 +153,10 @@ class FinetuneParams(BaseModel):
         f"settings (`models/latest.json` names the newest). {FOLDER_NOTE}",
     )  # fmt: skip
     keep_models: int = Field(3, ge=1, description="Versions kept in `models/`; older ones go once a new one is done.")
+    evaluate_examples: int | None = Field(
+        None, ge=1, description="Then measure the win rate against the base model on this many instructions of the "
+        "project's evaluation set, judged by the teacher endpoint (the offline one when none is set). Empty: no.",
+    )  # fmt: skip
     method: Method | None = _training("method", default=DEMO_TRAINING.method)
     max_steps: int | None = _training("max_steps", default=DEMO_TRAINING.max_steps)
     learning_rate: float | None = _training("learning_rate")

@@ -227,11 +227,13 @@ def test_finetune_flow_trains_on_the_published_dataset(prefect_server, teacher_s
     build_dataset_flow(DatasetParams(run_dir=str(run_dir), validation_size=0.1))
     base = build_tiny_llama(tmp_path / "tiny", ["Below is an instruction that describes a task."])
     state = finetune(FinetuneParams(base_model=str(base), output_dir=str(tmp_path / "model"), max_steps=2,
-                                    eval_samples=1, learning_rate=1e-3), return_state=True)  # fmt: skip
+                                    eval_samples=1, learning_rate=1e-3, evaluate_examples=4),
+                     return_state=True)  # fmt: skip
     result = state.result()
     assert result["report"]["dataset"] == str((run_dir / "dataset" / "hf").resolve())  # found through Artifact.get
     assert (tmp_path / "model" / "eval.json").is_file()
     assert "loss" in Artifact.get("alpaca-model-eval").data.lower()
+    assert result["evaluation"]["examples"] == 4 and "Win rate" in Artifact.get("alpaca-model-winrate").data
     logs = flow_run_logs(state.state_details.flow_run_id)
     progress = [log.message for log in logs if log.name == "pipeline.sft.finetune" and ": loss " in log.message]
     assert [line.split(":")[0] for line in progress] == ["step 1 of 2", "step 2 of 2"], progress  # every step

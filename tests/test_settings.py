@@ -112,7 +112,8 @@ OWN = (
     "generate.no_cache generate.prices generate.cache_path generate.no_progress run.no_cache run.skip_finetune "
     "run.dask_address train.output_dir dedup.output dedup.seed_tasks dedup.no_progress "
     "GenerateParams.batch_requests GenerateParams.parallel_batches GenerateParams.use_cache DatasetParams.run_dir "
-    "FinetuneParams.dataset_path FinetuneParams.output_dir FinetuneParams.keep_models"
+    "FinetuneParams.dataset_path FinetuneParams.output_dir FinetuneParams.keep_models "
+    "FinetuneParams.evaluate_examples"
 ).split()
 
 

@@ -111,3 +111,53 @@ def test_export_ollama_writes_a_modelfile_of_the_merged_model(adapter: Path, tmp
         assert (tmp_path / "ollama2" / "merged" / "model.safetensors").is_file()
     finally:
         (adapter.parent / "merged-aside").rename(adapter / "merged")
+
+
+def test_evaluate_writes_a_win_rate_against_the_base_model_and_against_a_file(adapter: Path, tmp_path: Path) -> None:
+    from pipeline.sft.evaluate import load_eval_set
+
+    args = ["evaluate", str(adapter), "-o", str(tmp_path / "eval"), "--max-examples", "8", "--max-new-tokens", "6",
+            "--no-cache", "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(main, args, env={"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None})
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert 0 <= report["win_rate"] <= 100 and report["examples"] == 8
+    assert report["ci95"][0] <= report["win_rate"] <= report["ci95"][1]
+    assert report["wins"] + report["ties"] + report["losses"] == 8 and report["baseline"].startswith("base model")
+    judgements = [json.loads(line) for line in (tmp_path / "eval" / "judgements.jsonl").read_text().splitlines()]
+    assert len(judgements) == 16 and {j["model_is"] for j in judgements} == {"A", "B"}  # both orders
+    assert report["orders_agree"] == 1.0  # the offline judge has no position bias
+    assert "Win rate" in (tmp_path / "eval" / "report.md").read_text()
+
+    # A baseline given as answers (AlpacaEval's outputs format): an empty answer always loses to a real one.
+    items = load_eval_set()[:8]
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps([{"instruction": item["instruction"], "output": ""} for item in items]))
+    result = CliRunner().invoke(main, [*args[:3], str(tmp_path / "eval2"), *args[4:], "--baseline", str(empty)],
+                                env={"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "eval2" / "report.json").read_text())
+    answered = sum(1 for line in (tmp_path / "eval2" / "answers.jsonl").read_text().splitlines()
+                   if json.loads(line)["answer"])  # fmt: skip
+    assert report["wins"] == answered and report["losses"] == 0
+
+
+def test_eval_sets_of_other_projects_are_read(tmp_path: Path) -> None:
+    from pipeline.sft.evaluate import load_eval_set
+
+    assert len(load_eval_set()) >= 100
+    user_oriented = tmp_path / "user_oriented_instructions.jsonl"
+    record = {"id": "user_oriented_task_0", "motivation_app": "Grammarly", "instruction": "Fix the grammar.",
+              "instances": [{"input": "He go home.", "output": "He goes home."}]}  # fmt: skip
+    user_oriented.write_text(json.dumps(record) + "\n")
+    assert load_eval_set(user_oriented) == [
+        {"id": "user_oriented_task_0", "instruction": "Fix the grammar.", "input": "He go home."}
+    ]
+    alpaca_eval = tmp_path / "alpaca_eval.json"
+    alpaca_eval.write_text(json.dumps([{"instruction": "Name a color.", "output": "Blue.", "generator": "gpt4",
+                                        "dataset": "helpful_base"}]))  # fmt: skip
+    assert load_eval_set(alpaca_eval) == [{"id": "1", "instruction": "Name a color.", "input": ""}]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"instruction": "ok"}\n{"prompt": "no instruction"}\n')
+    with pytest.raises(InputDataError, match=r"broken.jsonl:2: expected an object with an 'instruction' string"):
+        load_eval_set(broken)

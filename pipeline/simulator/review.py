@@ -15,6 +15,9 @@ from dataclasses import replace
 from pipeline.simulator import grammar
 
 JUDGE_SECTIONS = re.compile(r"\[Instruction\]\n(.*?)\n\[Input\]\n(.*?)\n\[Response\]\n(.*?)\n\[End\]", re.S)
+PAIR_SECTIONS = re.compile(
+    r"\[Instruction\]\n(.*?)\n\[Input\]\n(.*?)\n\[Answer A\]\n(.*?)\n\[Answer B\]\n(.*?)\n\[End\]", re.S
+)
 REANSWER_SECTIONS = re.compile(r"\[Task\]\n(.*?)\n(?:\[Input\]\n(.*?)\n)?\[Answer\]\s*$", re.S)
 NO_INPUT_SHOWN = "(none)"
 
@@ -41,6 +44,9 @@ def with_off_topic_outputs(blocks: Sequence[grammar.Block], rng: random.Random, 
 
 def review_answer(prompt_text: str, rng: random.Random) -> str | None:
     """The answer to a judge or re-answer prompt; None when the prompt is neither (a bootstrap prompt)."""
+    if pair := PAIR_SECTIONS.search(prompt_text):
+        instruction, _, first, second = (part.strip() for part in pair.groups())
+        return pairwise(instruction, first, second)
     if judged := JUDGE_SECTIONS.search(prompt_text):
         instruction, task_input, response = (part.strip() for part in judged.groups())
         return judgement(instruction, "" if task_input == NO_INPUT_SHOWN else task_input, response, rng)
@@ -92,3 +98,23 @@ def reanswer(instruction: str, task_input: str) -> str:
         words = len(task_input.split())
         return f'Answering "{task}" for the given input ({words} words): here is a complete, careful response.'
     return f'Answering "{task}": here is a complete, careful response.'
+
+
+def answer_quality(instruction: str, answer: str) -> float:
+    """How the simulated judge rates an answer: its share of the instruction's content words, plus its length up
+    to 60 words (so an empty or unrelated answer loses); the same whichever position the answer is shown in."""
+    if answer in ("", "(empty)"):
+        return 0.0
+    wanted = {word for word in re.findall(r"[a-z]{4,}", instruction.lower())}
+    found = set(re.findall(r"[a-z]{4,}", answer.lower()))
+    overlap = len(wanted & found) / len(wanted) if wanted else 0.0
+    return overlap + min(len(answer.split()), 60) / 60
+
+
+def pairwise(instruction: str, first: str, second: str) -> str:
+    """A verdict on two answers, free of position bias: the better by `answer_quality`, a tie when close."""
+    a, b = answer_quality(instruction, first), answer_quality(instruction, second)
+    if abs(a - b) < 0.05 and (a == 0) == (b == 0):  # an empty answer always loses to a written one
+        return "Better: tie\nRationale: Both answers are about equally helpful."
+    better = "A" if a > b else "B"
+    return f"Better: {better}\nRationale: Answer {better} addresses more of the instruction."
