@@ -18,7 +18,7 @@ from types import MappingProxyType
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from pipeline.simulator import grammar, review
+from pipeline.simulator import batches, grammar, review
 
 DEFAULT_MODEL = "simulated-teacher"
 OWNER = "alpaca-pipeline-simulator"
@@ -44,6 +44,9 @@ class SimulatorConfig:
     truncated_share: float = 0.05  # answers cut mid-item with finish_reason "length"
     drift_share: float = 0.10  # answers with one of simulator_grammar.DRIFT_KINDS, which a tolerant parser absorbs
     off_topic_share: float = 0.0  # items answered with text about something else, which only a judge can catch
+    batch_phase_s: float = 0.0  # seconds a batch spends validating, then in progress, then finalizing
+    batch_expire_first: int = 0  # this many batches expire with half their lines answered, then batches complete
+    batch_line_error_every: int = 0  # every Nth line of a batch fails with a 500 in the error file (0: none)
     fault_rates: Mapping[str, float] = field(default_factory=dict)  # per-request chance of each of FAULTS
 
     def __post_init__(self) -> None:
@@ -403,15 +406,21 @@ async def complete(request: web.Request, chat: bool) -> web.StreamResponse:
     if fault is not None and fault.name == "hang":
         await state.pause(fault.params["seconds"])
     await state.pause(state.config.latency_s)
-    rng = answer_rng(parsed.prompt_text, parsed.seed, state.config.seed)
-    text, finish_reason = generate_answer(parsed.prompt_text, rng, state.config, chat)
-    if fault is not None and fault.name == "garbage":
+    payload = answer_payload(parsed, state.config, chat, fault.name if fault is not None else None)
+    state.spend(now, payload["usage"]["total_tokens"])
+    return web.json_response(payload, headers=headers)
+
+
+def answer_payload(parsed: CompletionRequest, config: SimulatorConfig, chat: bool, fault: str | None = None) -> dict:
+    """The response body to one parsed request: the same for the online endpoints and a batch's lines."""
+    rng = answer_rng(parsed.prompt_text, parsed.seed, config.seed)
+    text, finish_reason = generate_answer(parsed.prompt_text, rng, config, chat)
+    if fault == "garbage":
         text, finish_reason = grammar.garbage_text(rng), "stop"
-    if fault is not None and fault.name == "truncate":
+    if fault == "truncate":
         text, finish_reason = grammar.truncate(text, rng), "length"
     text, finish_reason = apply_limits(text, finish_reason, parsed.max_tokens, parsed.stop)
     completion_tokens = estimate_tokens(text)
-    state.spend(now, parsed.prompt_tokens + completion_tokens)
     usage = {
         "prompt_tokens": parsed.prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -424,9 +433,8 @@ async def complete(request: web.Request, chat: bool) -> web.StreamResponse:
     else:
         choice = {"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}
         prefix, kind = "cmpl", "text_completion"
-    payload = {"id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()),
-               "model": parsed.model, "choices": [choice], "usage": usage}  # fmt: skip
-    return web.json_response(payload, headers=headers)
+    return {"id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()),
+            "model": parsed.model, "choices": [choice], "usage": usage}  # fmt: skip
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
@@ -446,6 +454,7 @@ def make_app(
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/chat/completions", chat_completions)
+    batches.add_routes(app)
     return app
 
 
