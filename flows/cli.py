@@ -127,6 +127,17 @@ DATASET_OPTIONS = _options(
 )
 
 
+BATCH_HELP = (
+    "Through the OpenAI Batch API: half the price and a separate rate limit, answers within 24 h; resumable at any "
+    "point (a killed run picks up its batch)."
+)
+
+
+def _batch_poll_s() -> float:
+    """Seconds between the first polls of a batch ($ALPACA_PIPELINE_BATCH_POLL_S; backs off to 60)."""
+    return float(os.environ.get("ALPACA_PIPELINE_BATCH_POLL_S", "5"))
+
+
 def _default_run_dir() -> Path:
     return Path("outputs") / time.strftime("run-%Y%m%d-%H%M%S")
 
@@ -150,12 +161,13 @@ def _given(settings: dict[str, Any]) -> dict[str, Any]:
 )
 @CACHE_PATH_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--batch", is_flag=True, help=BATCH_HELP)
 def generate(
     num_instructions: int, seed_tasks: Path | None, output_dir: Path | None, model: str | None,
     base_url: str | None, api: str, run_seed: int, num_demonstrations: int, tasks_per_request: int,
     temperature: float, top_p: float, max_tokens: int, concurrency: int, rpm: float | None, tpm: float | None,
     max_requests: int | None, max_cost: float | None, prices: Path | None, cache_path: Path | None, no_cache: bool,
-    rouge_threshold: float, tokenizer: str, no_progress: bool,
+    rouge_threshold: float, tokenizer: str, no_progress: bool, batch: bool,
 ) -> None:  # fmt: skip
     """Bootstrap new instruction/input/output examples from seed tasks with a teacher LLM.
 
@@ -198,8 +210,14 @@ def generate(
             click.echo(f"Generating {num_instructions} examples with {teacher.model} from {len(seeds)} seed tasks "
                        f"into {run_dir}. Projected: ~{forecast['requests']:,} requests, ~{forecast['tokens']:,} "
                        f"tokens, {dollars}.", err=True)  # fmt: skip
-            stats = run_generate(config, teacher, endpoint.api_key, seed_path, seeds, run_dir, price_table, cache,
-                                 progress=not no_progress)  # fmt: skip
+            if batch:
+                from pipeline.generation.batched import generate_batched
+
+                stats = generate_batched(config, teacher, endpoint.api_key, seed_path, seeds, run_dir, price_table,
+                                         progress=not no_progress, poll_s=_batch_poll_s())  # fmt: skip
+            else:
+                stats = run_generate(config, teacher, endpoint.api_key, seed_path, seeds, run_dir, price_table,
+                                     cache, progress=not no_progress)  # fmt: skip
     finally:
         if cache is not None:
             cache.close()
@@ -244,6 +262,7 @@ def _review_options(temperature: float, max_tokens: int) -> Callable[[Any], Any]
         CACHE_PATH_OPTION,
         click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache."),
         click.option("--no-progress", is_flag=True, help="Hide the progress bar."),
+        click.option("--batch", is_flag=True, help=BATCH_HELP),
     )  # fmt: skip
 
 
@@ -267,9 +286,10 @@ def _review(task: str, run_dir: Path, settings: dict[str, Any], work: Callable[.
                 base_url=endpoint.base_url, api=settings["api"], temperature=settings["temperature"],
                 max_tokens=settings["max_tokens"], rpm=settings["rpm"], tpm=settings["tpm"],
             )  # fmt: skip
+            batch = {"batch": True, "poll_s": _batch_poll_s()} if settings["batch"] else {}
             return work(teacher, endpoint.api_key, concurrency=settings["concurrency"],
                         max_cost=settings["max_cost"], prices=prices, cache=cache,
-                        progress=not settings["no_progress"])  # fmt: skip
+                        progress=not settings["no_progress"], **batch)  # fmt: skip
     finally:
         if cache is not None:
             cache.close()

@@ -44,10 +44,12 @@ class Engine:
         seeds: Sequence[SeedTask],
         run_dir: str | Path,
         prices: dict[str, tuple[float, float]] | None = None,
+        price_factor: float = 1.0,  # 0.5 through the Batch API
     ) -> None:
         self.config = config
         self.teacher = teacher
         self.prices = prices or {}
+        self.price_factor = price_factor
         self.store = RunStore(run_dir)
         manifest = build_manifest(config, teacher, Path(seed_path), seeds)
         manifest["pricing"] = pricing(self.prices, teacher.model)
@@ -98,7 +100,7 @@ class Engine:
             stats.paid_completion_tokens += response.completion_tokens
             cost = cost_usd(self.prices, self.teacher.model, response.prompt_tokens, response.completion_tokens)
             if cost is not None:
-                stats.cost_usd = (stats.cost_usd or 0.0) + cost
+                stats.cost_usd = (stats.cost_usd or 0.0) + cost * self.price_factor
         if index >= self.processor.next_index:
             self._pending[index] = response
 
@@ -141,12 +143,12 @@ class Engine:
         budget = self.config.max_cost_usd
         return budget is not None and (self.stats.cost_usd or 0.0) >= budget
 
-    def wanted(self, limit: int, busy: Collection[int] = ()) -> list[int]:
+    def wanted(self, limit: int, busy: Collection[int] = (), probe_first: bool = True) -> list[int]:
         """The next requests to fetch, at most `limit`: those without an answer (and not `busy`, in flight) among
         as many as the target probably still needs, judged by the answers used so far (by the first answer, in
-        a session that has none yet: its first request goes alone)."""
+        a session that has none yet: its first request goes alone, unless `probe_first` is off, as in batches)."""
         stats, config, processor = self.stats, self.config, self.processor
-        if not stats.new_requests:  # the first request of a session goes alone: a bad key or model fails once
+        if probe_first and not stats.new_requests:  # the first request of a session goes alone: a bad key fails once
             limit = min(limit, 1 - len(busy))
         if stats.stopped or self.over_budget or limit < 1:
             return []

@@ -115,6 +115,7 @@ def run_requests(
     prices: dict[str, tuple[float, float]] | None = None,
     cache: ResponseCache | None = None,
     progress: bool = True,
+    **_: Any,  # the batch path's options (poll_s)
 ) -> ReviewStats:
     """Ask what `journal` lacks of `requests`, `concurrency` at a time, journaling `record(request, answer)` for each.
 
@@ -227,6 +228,87 @@ class Plan:
         """Fold batch parts into the journal and write its stats file."""
         fold_parts(self.journal)
         write_stats(self.journal.with_suffix(".stats.json"), stats, extra(self.journal))
+
+
+def run_requests_batched(
+    task: str,
+    requests: Sequence[Request],
+    teacher_config: TeacherConfig,
+    api_key: str,
+    journal: Path,
+    record: Callable[[Request, TeacherResponse], dict[str, Any]],
+    *,
+    max_cost: float | None = None,
+    prices: dict[str, tuple[float, float]] | None = None,
+    progress: bool = True,
+    poll_s: float = 5.0,
+    **_: Any,
+) -> ReviewStats:
+    """`run_requests` through the Batch API (pipeline/teacher/batch.py): half the price; what the journal lacks
+    goes out as batches, a batch left by a killed run is collected first, failed lines go into the next round."""
+    from collections import Counter
+
+    from pipeline.core.errors import TeacherError
+    from pipeline.teacher.batch import BATCH_DISCOUNT, BatchItem, BatchRunner
+
+    prices = prices or {}
+    priced = teacher_config.model in prices
+    if max_cost is not None and not priced:
+        raise PipelineError(f"--max-cost needs a price for model {teacher_config.model!r}: pass --prices FILE")
+    done = journaled_keys(journal)
+    by_key = {request.key: request for request in requests}
+    stats = ReviewStats(task, teacher_config.model, items=len(requests), done_before=len(by_key.keys() & done))
+    stats.cost_usd = 0.0 if priced else None
+    stats.projection = project([r for r in requests if r.key not in done], teacher_config, prices)
+    if stats.projection["max_cost_usd"] is not None:
+        stats.projection["max_cost_usd"] = round(stats.projection["max_cost_usd"] * BATCH_DISCOUNT, 4)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    runner = BatchRunner(teacher_config, api_key, journal.with_suffix(".batches.jsonl"), poll_s=poll_s,
+                         progress=progress)  # fmt: skip
+    failures: Counter[str] = Counter()
+    started = time.perf_counter()
+    try:
+        with open(journal, "a", encoding="utf-8") as handle:
+            runner.check_model()
+            while True:
+                for event in runner.open_batches():
+                    collected = runner.collect(event)
+                    for key, response in collected.answers.items():
+                        if key in by_key and key not in done:
+                            append_durably(handle, [record(by_key[key], response)])
+                            done.add(key)
+                            stats.answered += 1
+                            stats.paid_requests += 1
+                            stats.paid_prompt_tokens += response.prompt_tokens
+                            stats.paid_completion_tokens += response.completion_tokens
+                            cost = cost_usd(prices, teacher_config.model, response.prompt_tokens,
+                                            response.completion_tokens)  # fmt: skip
+                            if cost is not None:
+                                stats.cost_usd = (stats.cost_usd or 0.0) + cost * BATCH_DISCOUNT
+                    for key, reason in collected.failed.items():
+                        failures[key] += 1
+                        if failures[key] > teacher_config.max_retries:
+                            raise TeacherError(f"{task}: a request failed in {failures[key]} batches ({reason}); the "
+                                               "journal keeps every answer so far")  # fmt: skip
+                todo = [request for request in requests if request.key not in done]
+                if max_cost is not None:
+                    left, fitting = max_cost - (stats.cost_usd or 0.0), []
+                    for request in todo:
+                        tokens = len(request.prompt.text) // CHARS_PER_TOKEN + 1
+                        worst = cost_usd(prices, teacher_config.model, tokens, teacher_config.max_tokens) or 0.0
+                        if worst * BATCH_DISCOUNT > left:
+                            stats.stopped = "max_cost"
+                            break
+                        left -= worst * BATCH_DISCOUNT
+                        fitting.append(request)
+                    todo = fitting
+                if not todo:
+                    break
+                runner.submit([BatchItem(r.key, r.prompt, [], request_seed(r.key)) for r in todo])
+    finally:
+        runner.close()
+        stats.elapsed_s = time.perf_counter() - started
+    return stats
 
 
 def write_stats(path: Path, stats: ReviewStats, extra: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from pipeline.core.errors import RunDirError
 from pipeline.core.jsonio import read_jsonl
 from pipeline.core.records import TeacherResponse
 from pipeline.core.runfiles import KEPT, REANSWERED
-from pipeline.review.job import Plan, Request, ReviewStats, run_requests
+from pipeline.review.job import Plan, Request, ReviewStats, run_requests, run_requests_batched
 from pipeline.review.prompts import REANSWER_VERSION, reanswer_prompt, review_key
 from pipeline.teacher.cache import ResponseCache
 from pipeline.teacher.config import TeacherConfig
@@ -53,12 +53,14 @@ def reanswer_run(
     prices: dict[str, tuple[float, float]] | None = None,
     cache: ResponseCache | None = None,
     progress: bool = True,
+    batch: bool = False,
+    poll_s: float = 5.0,
 ) -> ReviewStats:
     """Ask `teacher_config.model` for a new output to every kept instruction not re-answered by it yet."""
     plan = reanswer_plan(run_dir, teacher_config)
-    stats = run_requests(plan.task, plan.requests, teacher_config, api_key, plan.journal, plan.record,
-                         concurrency=concurrency, max_cost=max_cost, prices=prices, cache=cache,
-                         progress=progress)  # fmt: skip
+    run = run_requests_batched if batch else run_requests  # batches: half the price, answers within 24 h
+    stats = run(plan.task, plan.requests, teacher_config, api_key, plan.journal, plan.record, concurrency=concurrency,
+                max_cost=max_cost, prices=prices, cache=cache, progress=progress, poll_s=poll_s)  # fmt: skip
     plan.finish(reanswer_stats, stats)
     return stats
 

@@ -514,6 +514,12 @@ class SimulatorServer:
         """Every request received so far (a thread-safe snapshot)."""
         return self._recorder.requests
 
+    @property
+    def batches_created(self) -> int:
+        """Batches created through /v1/batches since the server started."""
+        store = getattr(self._app[STATE], "batch_store", None) if self._app is not None else None
+        return store["created"] if store else 0
+
     def inject(self, fault: str, count: int = 1, **params: float) -> None:
         """Make the next `count` completion or chat requests fail with `fault` (one of FAULTS).
 
