@@ -35,7 +35,7 @@ from flows.params import (
     ReanswerParams,
     ReviewParams,
 )
-from flows.settings import default_of, under_outputs_root
+from flows.settings import batch_poll_s, default_of, under_outputs_root
 from pipeline.core.errors import PipelineError
 from pipeline.core.runfiles import STATS
 
@@ -102,6 +102,21 @@ def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list
             cache.close()
 
 
+@task(cache_policy=NO_CACHE)  # no retries: a re-run resumes the journaled batches itself
+def generate_in_batches(params: GenerateParams, base_url: str, model: str) -> dict[str, Any]:
+    """The whole generation through the OpenAI Batch API (pipeline/generation/batched.py)."""
+    from flows.endpoint import LOCAL_SERVER_KEY
+    from pipeline.generation.batched import generate_batched
+    from pipeline.generation.seeds import load_seed_tasks
+    from pipeline.teacher.cost import load_prices
+
+    config, teacher = _configs(params, base_url, model)
+    api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_SERVER_KEY
+    stats = generate_batched(config, teacher, api_key, _seed_path(params), load_seed_tasks(_seed_path(params)),
+                             params.output_dir, load_prices(None), progress=False, poll_s=batch_poll_s())  # fmt: skip
+    return stats.to_dict()
+
+
 @flow(name="generate-instructions")
 def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     """Bootstrap examples into params.output_dir: the engine says what to fetch, batch tasks fetch it in parallel."""
@@ -120,6 +135,10 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
             logger.info("No OPENAI_API_KEY or base URL: the built-in offline teacher answers at %s", endpoint.base_url)
         model = teacher_model(endpoint, params.model, default_of(TeacherConfig, "model"))
         config, teacher = _configs(params, endpoint.base_url, model)
+        if params.batch:  # one task follows the batches, sleeping between polls
+            stats_dict = generate_in_batches(params, endpoint.base_url, model)
+            _publish_stats(stats_dict, params.output_dir)
+            return {"run_dir": params.output_dir, "kept": stats_dict["kept"], "stopped": stats_dict["stopped"]}
         engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(None))
         progress = create_progress_artifact(0.0, key="alpaca-generation-progress", description="Starting")
         try:
@@ -205,9 +224,13 @@ def review_batch(params: ReviewParams, base_url: str, model: str, keys: list[str
     cache = ResponseCache(default_cache_path()) if params.use_cache else None
     try:
         api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_SERVER_KEY  # from the worker, never a parameter
+        if params.batch:  # the batch journal sits beside the part; a retried task resumes its batch
+            from pipeline.review.job import run_requests_batched
+
+            run_requests = run_requests_batched  # noqa: N806
         stats = run_requests(plan.task, requests, teacher, api_key, journal, plan.record,
                              concurrency=params.concurrency, max_cost=max_cost, prices=load_prices(None), cache=cache,
-                             progress=False)  # fmt: skip
+                             progress=False, poll_s=batch_poll_s())  # fmt: skip
     finally:
         if cache is not None:
             cache.close()

@@ -14,6 +14,7 @@ import click
 from click.core import ParameterSource
 
 from flows.settings import (
+    BATCH_HELP,
     DEMO_TRAINING,
     ENDPOINT_FALLBACK,
     OUTPUTS_ROOT_HELP,
@@ -25,6 +26,7 @@ from flows.settings import (
     SCHEDULED_MAX_COST,
     SEED_TASKS_HELP,
     TRAIN_CONFIG_HELP,
+    batch_poll_s,
     default_of,
     option,
 )
@@ -127,17 +129,6 @@ DATASET_OPTIONS = _options(
 )
 
 
-BATCH_HELP = (
-    "Through the OpenAI Batch API: half the price and a separate rate limit, answers within 24 h; resumable at any "
-    "point (a killed run picks up its batch)."
-)
-
-
-def _batch_poll_s() -> float:
-    """Seconds between the first polls of a batch ($ALPACA_PIPELINE_BATCH_POLL_S; backs off to 60)."""
-    return float(os.environ.get("ALPACA_PIPELINE_BATCH_POLL_S", "5"))
-
-
 def _default_run_dir() -> Path:
     return Path("outputs") / time.strftime("run-%Y%m%d-%H%M%S")
 
@@ -214,7 +205,7 @@ def generate(
                 from pipeline.generation.batched import generate_batched
 
                 stats = generate_batched(config, teacher, endpoint.api_key, seed_path, seeds, run_dir, price_table,
-                                         progress=not no_progress, poll_s=_batch_poll_s())  # fmt: skip
+                                         progress=not no_progress, poll_s=batch_poll_s())  # fmt: skip
             else:
                 stats = run_generate(config, teacher, endpoint.api_key, seed_path, seeds, run_dir, price_table,
                                      cache, progress=not no_progress)  # fmt: skip
@@ -286,7 +277,7 @@ def _review(task: str, run_dir: Path, settings: dict[str, Any], work: Callable[.
                 base_url=endpoint.base_url, api=settings["api"], temperature=settings["temperature"],
                 max_tokens=settings["max_tokens"], rpm=settings["rpm"], tpm=settings["tpm"],
             )  # fmt: skip
-            batch = {"batch": True, "poll_s": _batch_poll_s()} if settings["batch"] else {}
+            batch = {"batch": True, "poll_s": batch_poll_s()} if settings["batch"] else {}
             return work(teacher, endpoint.api_key, concurrency=settings["concurrency"],
                         max_cost=settings["max_cost"], prices=prices, cache=cache,
                         progress=not settings["no_progress"], **batch)  # fmt: skip

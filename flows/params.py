@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.settings import (
+    BATCH_HELP,
     DEMO_TRAINING,
     ENDPOINT_FALLBACK,
     OVERWRITE_HELP,
@@ -69,6 +70,7 @@ class GenerateParams(BaseModel):
         "share of the rpm and tpm budgets."
     )  # fmt: skip
     use_cache: bool = Field(True, description="Read and write the response cache.")
+    batch: bool = Field(False, description=BATCH_HELP)
 
 
 class DatasetParams(BaseModel):
@@ -110,6 +112,7 @@ class ReviewParams(BaseModel):
         4, ge=1, description="Batch tasks running at once, each with an equal share of the rpm, tpm and cost budgets."
     )
     use_cache: bool = Field(True, description="Read and write the response cache.")
+    batch: bool = Field(False, description=BATCH_HELP)
 
 
 class JudgeParams(ReviewParams):

@@ -28,6 +28,17 @@ OUTPUTS_ROOT_HELP = (
 )
 SCHEDULED_MAX_COST = 5.0  # USD a scheduled or one-click run may spend before it stops (the form shows and edits it)
 
+BATCH_HELP = (
+    "Through the OpenAI Batch API: half the price and a separate rate limit, answers within 24 h; resumable at any "
+    "point (a killed run picks up its batch)."
+)
+
+
+def batch_poll_s() -> float:
+    """Seconds between the first polls of a batch ($ALPACA_PIPELINE_BATCH_POLL_S; backs off to 60)."""
+    return float(os.environ.get("ALPACA_PIPELINE_BATCH_POLL_S", "5"))
+
+
 # Settings of the flows alone (files, endpoints, publishing): the CLI and the forms share their help from here.
 RUN_DIR_HELP = "Run folder; an existing run there is continued."
 SEED_TASKS_HELP = "Seed tasks: self-instruct JSONL, Alpaca JSON list or JSONL."

@@ -303,6 +303,15 @@ def test_pipeline_reanswers_judges_and_keeps_the_best(prefect_server, teacher_se
     assert sum(row["examples"] for row in scores) == 40
 
 
+def test_generation_flow_through_the_batch_api(prefect_server, teacher_server, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("ALPACA_PIPELINE_BATCH_POLL_S", "0.05")
+    online = generate_instructions(offline(teacher_server, tmp_path / "online", num_instructions=40))
+    batched = generate_instructions(offline(teacher_server, tmp_path / "batched", num_instructions=40, batch=True))
+    assert online["kept"] == batched["kept"] == 40 and (tmp_path / "batched" / "batches.jsonl").is_file()
+    assert (tmp_path / "batched" / "kept.jsonl").read_bytes() == (tmp_path / "online" / "kept.jsonl").read_bytes()
+
+
 def test_batch_tasks_on_a_dask_cluster_give_the_same_run(prefect_server, teacher_server, tmp_path: Path) -> None:
     pytest.importorskip("prefect_dask")
     from prefect_dask import DaskTaskRunner

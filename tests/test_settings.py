@@ -106,6 +106,7 @@ FLOWS_SHARED = [
     ("dataset.private run.private", "DatasetParams.private"),
     ("train.config_path run.config_file", "FinetuneParams.config_file"),
     ("train.overwrite run.overwrite", "FinetuneParams.overwrite"),
+    ("generate.batch", "GenerateParams.batch"),
 ]
 # Options and fields of one side only.
 OWN = (
