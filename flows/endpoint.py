@@ -32,3 +32,17 @@ def resolve_endpoint(base_url: str | None, api_key: str | None) -> Iterator[Endp
 
     with SimulatorServer() as server:
         yield Endpoint(server.base_url, LOCAL_SERVER_KEY, DEFAULT_MODEL, True)
+
+
+def teacher_model(endpoint: Endpoint, model: str | None, default: str) -> str:
+    """The model to ask: the one named; else the offline teacher's; else, at a server the user named, the one model
+    it serves (a local server echoes any name, so guessing would credit the wrong model); else OpenAI's `default`."""
+    if model:
+        return model
+    if endpoint.model:
+        return endpoint.model
+    if endpoint.base_url.rstrip("/") == OPENAI_BASE_URL:
+        return default
+    from pipeline.teacher.models import served_model  # loads httpx only when a server is asked
+
+    return served_model(endpoint.base_url, endpoint.api_key)

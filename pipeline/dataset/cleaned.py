@@ -45,4 +45,6 @@ def write_clean_report(
         ("ROUGE-L rule", f"> {summary.threshold:g}, {summary.tokenizer} tokenizer" if summary.dedup else "off"),
         ("Seed tasks pre-loaded", summary.seed_tasks or "none"),
     ]
-    return write_report(run, rows, {"kept": len(rows)}, directory, QUALITY_FLAGS, headline, f"{BLOCK}-record block")
+    return write_report(
+        run, rows, {"kept": len(rows)}, directory, QUALITY_FLAGS, summary=headline, unit=f"{BLOCK}-record block"
+    )

@@ -193,10 +193,12 @@ def _stated_answer(output: str) -> str | None:
     return None
 
 
-# A reason of filters.py's narrower rule names the same defect: one reason per defect in the counts.
-SUBSUMED_BY = {
-    "input_refers_to_absent_media": "input_is_media_placeholder",
-    "output_has_no_output_marker": "placeholder_output",
-    "output_holds_another_task": "output_leaks_next_task",
+# Reasons that give way when a narrower rule named the same defect: one reason per defect in the counts.
+SUBSUMED_BY: dict[str, tuple[str, ...]] = {
+    "input_refers_to_absent_media": ("input_is_media_placeholder",),
+    "output_has_no_output_marker": ("placeholder_output",),
+    "output_holds_another_task": ("output_leaks_next_task",),
+    "header_in_output": ("output_leaks_next_task", "output_holds_another_task"),  # a merged task's header
+    "placeholder_in_input": ("input_is_media_placeholder", "input_refers_to_absent_media"),  # "[Image]"
 }
 RULES = (url_reference, absent_media, no_output_marker, output_holds_another_task, wrong_arithmetic, absent_context)

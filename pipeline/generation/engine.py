@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.core.records import SeedTask, TeacherResponse
 from pipeline.generation.config import GenerateConfig
 from pipeline.generation.processing import GenerateStats, Processor
-from pipeline.generation.provenance import build_manifest, run_identity
+from pipeline.generation.provenance import build_manifest, pricing, project_from_run, run_identity
 from pipeline.generation.store import RunStore
 from pipeline.teacher.cost import cost_usd
 
@@ -44,14 +44,17 @@ class Engine:
         seeds: Sequence[SeedTask],
         run_dir: str | Path,
         prices: dict[str, tuple[float, float]] | None = None,
+        price_factor: float = 1.0,  # 0.5 through the Batch API
     ) -> None:
         self.config = config
         self.teacher = teacher
         self.prices = prices or {}
+        self.price_factor = price_factor
         self.store = RunStore(run_dir)
         manifest = build_manifest(config, teacher, Path(seed_path), seeds)
+        manifest["pricing"] = pricing(self.prices, teacher.model)
         checkpoint = self.store.open(manifest, run_identity(config, teacher, manifest["seed_tasks"]["sha256"]))
-        self.stats = GenerateStats()
+        self.stats = GenerateStats(pricing=manifest["pricing"])
         if cost_usd(self.prices, teacher.model, 0, 0) is not None:  # a known price: nothing paid yet is $0
             self.stats.cost_usd = 0.0
         self.processor = Processor(config, seeds, self.store, self.stats)
@@ -97,7 +100,7 @@ class Engine:
             stats.paid_completion_tokens += response.completion_tokens
             cost = cost_usd(self.prices, self.teacher.model, response.prompt_tokens, response.completion_tokens)
             if cost is not None:
-                stats.cost_usd = (stats.cost_usd or 0.0) + cost
+                stats.cost_usd = (stats.cost_usd or 0.0) + cost * self.price_factor
         if index >= self.processor.next_index:
             self._pending[index] = response
 
@@ -118,6 +121,10 @@ class Engine:
             if processor.next_index != index:  # wholly used; an answer cut short stays for an extension
                 del self._pending[index]
             processor.check_stall()
+        price = self.prices.get(self.teacher.model)
+        stats.projected = project_from_run(
+            config.num_instructions, stats.kept, stats.answers, stats.prompt_tokens, stats.completion_tokens, price
+        )
         now = time.perf_counter()
         stats.processing_s += now - started
         stats.elapsed_s = now - self._started
@@ -136,12 +143,12 @@ class Engine:
         budget = self.config.max_cost_usd
         return budget is not None and (self.stats.cost_usd or 0.0) >= budget
 
-    def wanted(self, limit: int, busy: Collection[int] = ()) -> list[int]:
+    def wanted(self, limit: int, busy: Collection[int] = (), probe_first: bool = True) -> list[int]:
         """The next requests to fetch, at most `limit`: those without an answer (and not `busy`, in flight) among
         as many as the target probably still needs, judged by the answers used so far (by the first answer, in
-        a session that has none yet: its first request goes alone)."""
+        a session that has none yet: its first request goes alone, unless `probe_first` is off, as in batches)."""
         stats, config, processor = self.stats, self.config, self.processor
-        if not stats.new_requests:  # the first request of a session goes alone: a bad key or model fails once
+        if probe_first and not stats.new_requests:  # the first request of a session goes alone: a bad key fails once
             limit = min(limit, 1 - len(busy))
         if stats.stopped or self.over_budget or limit < 1:
             return []

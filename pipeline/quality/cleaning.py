@@ -94,7 +94,7 @@ def every_reason(example: Example, rules: Iterable[Rule], config: FilterConfig) 
     """The reasons of every rule the example breaks, each once; a broad rule's reason gives way to the narrow
     rule that named the same defect (`defects.SUBSUMED_BY`)."""
     found = dict.fromkeys(reason for rule in rules if (reason := rule(example, config)) is not None)
-    return tuple(reason for reason in found if SUBSUMED_BY.get(reason) not in found)
+    return tuple(reason for reason in found if not any(other in found for other in SUBSUMED_BY.get(reason, ())))
 
 
 def judge(records: Iterable[RawRecord], config: CleanConfig, index: RougeIndex | None) -> Iterator[Verdict]:

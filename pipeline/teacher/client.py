@@ -79,7 +79,7 @@ class Teacher:
         )
 
     def request_body(self, prompt: Prompt, stop: list[str], seed: int | None) -> dict[str, Any]:
-        body: dict[str, Any] = {**self.config.decoding(), "stop": stop, "n": 1, "seed": seed}
+        body: dict[str, Any] = {**self.config.decoding(), "stop": stop or None, "n": 1, "seed": seed}
         if self.config.api == "chat":
             body["messages"] = list(prompt.messages)
         else:

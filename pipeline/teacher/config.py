@@ -15,7 +15,10 @@ class TeacherConfig:
 
     model: str = field(
         default="gpt-4o-mini",  # a cheap chat model; Alpaca's text-davinci-003 is retired
-        metadata={"help": "Teacher model; the offline teacher answers as `simulated-teacher`."},
+        metadata={
+            "help": "Teacher model; unset: the one model a --base-url server lists (GET /models), the offline "
+            "teacher's `simulated-teacher`, or this default on OpenAI's API."
+        },
     )
     base_url: str = field(
         default=OPENAI_BASE_URL, metadata={"help": "OpenAI-compatible API URL, e.g. http://localhost:8000/v1 (vLLM)."}
