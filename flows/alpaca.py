@@ -112,8 +112,15 @@ def generate_in_batches(params: GenerateParams, base_url: str, model: str) -> di
 
     config, teacher = _configs(params, base_url, model)
     api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_SERVER_KEY
+    progress = create_progress_artifact(0.0, key="alpaca-generation-progress", description="Submitting a batch")
+
+    def on_poll(status: str, finished: int, total: int) -> None:  # the batch's request counts, as the UI shows them
+        shown = f"batch {status}: {finished:,} / {total:,} requests finished"
+        update_progress_artifact(progress, 100.0 * finished / max(total, 1), description=shown)
+
     stats = generate_batched(config, teacher, api_key, _seed_path(params), load_seed_tasks(_seed_path(params)),
-                             params.output_dir, load_prices(None), progress=False, poll_s=batch_poll_s())  # fmt: skip
+                             params.output_dir, load_prices(None), progress=False, poll_s=batch_poll_s(),
+                             on_poll=on_poll)  # fmt: skip
     return stats.to_dict()
 
 

@@ -310,6 +310,8 @@ def test_generation_flow_through_the_batch_api(prefect_server, teacher_server, t
     batched = generate_instructions(offline(teacher_server, tmp_path / "batched", num_instructions=40, batch=True))
     assert online["kept"] == batched["kept"] == 40 and (tmp_path / "batched" / "batches.jsonl").is_file()
     assert (tmp_path / "batched" / "kept.jsonl").read_bytes() == (tmp_path / "online" / "kept.jsonl").read_bytes()
+    progress = Artifact.get("alpaca-generation-progress")  # the last batch's request counts
+    assert float(progress.data) == 100.0 and "batch completed" in progress.description
 
 
 def test_batch_tasks_on_a_dask_cluster_give_the_same_run(prefect_server, teacher_server, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline.core.errors import TeacherError
@@ -39,11 +39,13 @@ def generate_batched(
     prices: dict[str, tuple[float, float]] | None = None,
     progress: bool = True,
     poll_s: float = 5.0,
+    on_poll: Callable[[str, int, int], None] | None = None,
 ) -> GenerateStats:
     """Run (or continue) generation in `output_dir` through the Batch API until a stop rule."""
     prices = prices or {}
     engine = Engine(config, teacher_config, seed_path, seeds, output_dir, prices, price_factor=BATCH_DISCOUNT)
-    runner = BatchRunner(teacher_config, api_key, Path(output_dir) / BATCHES, poll_s=poll_s, progress=progress)
+    runner = BatchRunner(teacher_config, api_key, Path(output_dir) / BATCHES, poll_s=poll_s, progress=progress,
+                         on_poll=on_poll)  # fmt: skip
     failures: Counter[int] = Counter()
     try:
         runner.check_model()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,11 @@ class BatchRunner:
     """Submits, follows and collects batches of one run, journaled in `journal` (batches.jsonl)."""
 
     def __init__(self, config: TeacherConfig, api_key: str, journal: Path, poll_s: float = 5.0,
-                 max_poll_s: float = 60.0, progress: bool = True) -> None:  # fmt: skip
+                 max_poll_s: float = 60.0, progress: bool = True,
+                 on_poll: Callable[[str, int, int], None] | None = None) -> None:  # fmt: skip
+        """`on_poll(status, finished, total)` hears each poll (a Prefect progress artifact, say)."""
         self.config, self.journal = config, journal
-        self.poll_s, self.max_poll_s, self.progress = poll_s, max_poll_s, progress
+        self.poll_s, self.max_poll_s, self.progress, self.on_poll = poll_s, max_poll_s, progress, on_poll
         self._teacher = Teacher(config, api_key)  # its request building only: the bodies the online path sends
         self._client = openai.OpenAI(api_key=api_key, base_url=config.base_url, timeout=60.0, max_retries=3)
         self.created = 0  # batches created by this process
@@ -182,6 +184,8 @@ class BatchRunner:
                 if counts is not None:
                     bar.update(counts.completed + counts.failed - bar.n)
                     bar.set_postfix_str(batch.status, refresh=False)
+                    if self.on_poll is not None:
+                        self.on_poll(batch.status, counts.completed + counts.failed, counts.total or total)
                 if batch.status in TERMINAL:
                     return batch
                 time.sleep(delay)
