@@ -33,3 +33,12 @@ def test_unrelated_tasks_stay_apart_in_every_language() -> None:
             index = RougeIndex(tokenizer="unicode")
             index.add(pair[language][0])
             assert index.check(pair[language][1]).is_novel, (language, pair[language])
+
+
+def test_a_score_a_rounding_error_above_the_threshold_is_the_threshold() -> None:
+    """7 of 8 and 12 characters shared in order: F = 14/20 = 0.7 exactly, which floats compute as
+    0.7000000000000001. Not above 0.7, so the unicode tokenizer keeps it (the rouge one stays bit-exact)."""
+    index = RougeIndex(tokenizer="unicode")
+    index.add("甲乙丙丁戊己庚辛")
+    novelty = index.check("甲乙丙丁戊己庚子丑寅卯辰")
+    assert novelty.max_score > 0.7 and novelty.is_novel

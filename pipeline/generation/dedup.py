@@ -174,6 +174,9 @@ class _Query:
     found: list[tuple[int, tuple[int, int], _Growable]]  # (postings size, key, postings), most frequent first
 
 
+ROUNDING = 1e-9  # far below the gap between two F-measures of token counts under a million
+
+
 class RougeIndex:
     """The pool of kept instructions (seeds included), with exact incremental ROUGE-L queries."""
 
@@ -294,7 +297,11 @@ class RougeIndex:
         best = zip(entries[ranking][:top_k].tolist(), scores[ranking][:top_k].tolist(), strict=True)
         max_score = float(scores[ranking[0]]) if len(ranking) else 0.0
         most_similar = tuple((self.instructions[entry], score) for entry, score in best if score > 0)
-        return Novelty(max_score <= self.threshold, max_score, most_similar)
+        if self.tokenizer == "rouge":  # bit-exact with rouge_score, float rounding included
+            return Novelty(max_score <= self.threshold, max_score, most_similar)
+        # F = 2·LCS/(len_a + len_b) is a ratio of small integers: a score a rounding error above the threshold is
+        # the threshold itself (10 of 20 Chinese characters shared in order gives 0.7000000000000001, not above 0.7)
+        return Novelty(max_score <= self.threshold + ROUNDING, max_score, most_similar)
 
     def _required(self, length: int, flagged: int, floor: float) -> tuple[np.ndarray, list[int]]:
         """Per entry length, the fewest unflagged shared keys with which an entry can still reach the floor
