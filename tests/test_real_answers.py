@@ -125,8 +125,9 @@ TABLE = [
     ("chat-seed0", 74, ["input_marker_with_text", "unparseable"]),
     # "[date]" left in the output
     ("chat-seed0", 101, ["placeholder_in_output"]),
-    # the Golang program task has no output of its own; the code block after it is read as a task
-    ("chat-seed0", 107, ["unparseable", "unparseable", "unparseable", "keep: The output of the task is as follows."]),
+    # the Golang program task has no output of its own; the code block after it is read as a task, whose output
+    # holds a <noinput> marker
+    ("chat-seed0", 107, ["unparseable", "unparseable", "unparseable", "output_has_no_output_marker"]),
     # an unnumbered "Output:" after a complete task
     ("chat-seed0", 135, ["keep: Reconstruct the text by arranging the digits 2-9 in numerica", "unparseable"]),
 ]  # fmt: skip
