@@ -21,7 +21,17 @@ import datasets
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, List, Value
 
 from pipeline.core.errors import HubError, InputDataError, RunDirError
-from pipeline.core.runfiles import ALPACA_JSON, DATA_DIR, DATASET_CARD, DATASET_DIR, HF_DIR, REPORT_DIR, REPORT_MD
+from pipeline.core.lock import FolderLock
+from pipeline.core.runfiles import (
+    ALPACA_JSON,
+    DATA_DIR,
+    DATASET_CARD,
+    DATASET_DIR,
+    HF_DIR,
+    LOCK,
+    REPORT_DIR,
+    REPORT_MD,
+)
 from pipeline.core.split import held_out
 from pipeline.dataset.card import write_card
 from pipeline.dataset.config import DatasetConfig
@@ -115,7 +125,17 @@ def build_dataset(
     seed: int = DEFAULTS.seed,
     license_id: str = DEFAULTS.license,
 ) -> DatasetSummary:
-    """Build `RUN_DIR/dataset/` from a run folder (see docs/dataset.md for the layout), replacing an old one."""
+    """Build `RUN_DIR/dataset/` from a run folder (see docs/dataset.md for the layout), replacing an old one.
+
+    The run folder's lock is held throughout: a `generate` still writing it, or a second build, is refused.
+    """
+    if not Path(run_dir).is_dir():
+        return _build(run_dir, validation_size, seed, license_id)  # read_run says what is wrong; nothing to lock
+    with FolderLock(Path(run_dir) / LOCK, "run folder"):
+        return _build(run_dir, validation_size, seed, license_id)
+
+
+def _build(run_dir: str | Path, validation_size: float, seed: int, license_id: str) -> DatasetSummary:
     run = read_run(run_dir)
     rows = [to_row(record) for record in run.kept]
     held_out = set(validation_indices(rows, validation_size, seed))

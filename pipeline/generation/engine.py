@@ -48,13 +48,22 @@ class Engine:
         self.config = config
         self.teacher = teacher
         self.prices = prices or {}
+        self.seeds = seeds
         self.store = RunStore(run_dir)
         manifest = build_manifest(config, teacher, Path(seed_path), seeds)
         checkpoint = self.store.open(manifest, run_identity(config, teacher, manifest["seed_tasks"]["sha256"]))
+        try:
+            self._resume(checkpoint)
+        except BaseException:
+            self.store.close()  # release the folder's lock: nothing was used
+            raise
+
+    def _resume(self, checkpoint: dict[str, Any] | None) -> None:
+        config, teacher = self.config, self.teacher
         self.stats = GenerateStats()
         if cost_usd(self.prices, teacher.model, 0, 0) is not None:  # a known price: nothing paid yet is $0
             self.stats.cost_usd = 0.0
-        self.processor = Processor(config, seeds, self.store, self.stats)
+        self.processor = Processor(config, self.seeds, self.store, self.stats)
         if checkpoint is not None:
             self.processor.restore(checkpoint)
         self._pending: dict[int, TeacherResponse] = {}  # journaled answers not used yet

@@ -17,7 +17,8 @@ from typing import Any
 
 from pipeline.core.errors import RunDirError
 from pipeline.core.jsonio import append_durably, cut_torn_tail, read_jsonl, write_json_atomic
-from pipeline.core.runfiles import CHECKPOINT, KEPT, MANIFEST, PARTS, REJECTED, RESPONSES, STATS
+from pipeline.core.lock import FolderLock
+from pipeline.core.runfiles import CHECKPOINT, KEPT, LOCK, MANIFEST, PARTS, REJECTED, RESPONSES, STATS
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class RunStore:
         self.root = Path(root)
         self._responses: Any = None
         self._derived: dict[str, Any] = {}
+        self._lock = FolderLock(self.root / LOCK, "run folder", "pass another --output-dir")
 
     def manifest(self) -> dict[str, Any] | None:
         path = self.root / MANIFEST
@@ -44,8 +46,16 @@ class RunStore:
         """
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"{self.root} is a file; the output must be a folder")
+        self._lock.acquire()  # held until close(): a second process on this folder is refused before it writes
+        try:
+            return self._open(manifest, identity)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, manifest: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any] | None:
         previous = self.manifest()
-        if previous is None and self.root.exists() and any(self.root.iterdir()):
+        if previous is None and any(path.name != LOCK for path in self.root.iterdir()):
             raise RunDirError(f"{self.root} is not empty and holds no run (no {MANIFEST}); pass a new --output-dir")
         if previous is not None and previous.get("identity") != identity:
             changed = _differences(previous.get("identity", {}), identity)
@@ -53,7 +63,6 @@ class RunStore:
                 f"{self.root} holds a run made with other settings ({'; '.join(changed)}); continuing it would mix "
                 "two datasets. Use the run's original settings, or pass a new --output-dir"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
         if previous is not None:
             manifest = {
                 **manifest,
@@ -147,13 +156,16 @@ class RunStore:
         write_json_atomic(self.root / STATS, stats)
 
     def close(self) -> None:
-        for handle in [self._responses, *self._derived.values()]:
-            if handle is not None:
-                handle.flush()
-                os.fsync(handle.fileno())
-                handle.close()
-        self._responses = None
-        self._derived.clear()
+        try:
+            for handle in [self._responses, *self._derived.values()]:
+                if handle is not None:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    handle.close()
+        finally:
+            self._responses = None
+            self._derived.clear()
+            self._lock.release()
 
 
 class PartWriter:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.jsonio import write_json_atomic
+from pipeline.core.lock import FolderLock
 from pipeline.sft.config import TrainConfig, load_train_config
 from pipeline.sft.data import SftData, load_sft_data, to_prompt_completion
 from pipeline.sft.eval import EVAL_JSON, EVAL_MD, MODEL_CARD, generate_samples, write_eval, write_model_card
@@ -75,6 +76,17 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
         check_qlora_available()
     resolve_base_model(config.base_model)  # a wrong path fails here, before the output folder is touched
     output_dir = Path(output_dir).expanduser().resolve()
+    # Beside the folder, not in it: --overwrite deletes the folder. Under `accelerate launch`, rank 0 holds it.
+    lock = FolderLock(output_dir.with_name(f".{output_dir.name}.lock"), "model folder", "pass another --output-dir")
+    if is_main_process():
+        lock.acquire()
+    try:
+        return _train(data, output_dir, config, overwrite)
+    finally:
+        lock.release()
+
+
+def _train(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool) -> TrainResult:
     request = {
         "dataset": str(data.source),
         "dataset_sha256": data.fingerprint(),

@@ -268,6 +268,12 @@ class ServerState:
         self.request_times: deque[float] = deque()
         self.token_log: deque[tuple[float, int]] = deque()
         self.stopping = asyncio.Event()  # set on shutdown, so hangs and latency end at once
+        self.wake = asyncio.Event()  # set by end_hangs(): the hangs under way answer now
+
+    def end_hangs(self) -> None:
+        """Let every hang under way answer at once; later hangs wait again."""
+        self.wake.set()
+        self.wake = asyncio.Event()
 
     def admit(self, now: float) -> dict[str, str]:
         """Count a request against the rpm/tpm windows; raises a 429 ApiError when a limit is reached."""
@@ -313,13 +319,16 @@ class ServerState:
                 return Fault(name, FAULT_PARAMS.get(name, {}))
         return None
 
-    async def pause(self, seconds: float) -> None:
-        """Sleep without blocking other requests, and stop sleeping when the server shuts down."""
-        if seconds > 0:
-            try:
-                await asyncio.wait_for(self.stopping.wait(), seconds)
-            except TimeoutError:
-                pass  # the full pause elapsed: the normal case
+    async def pause(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleep without blocking other requests, and stop sleeping when the server shuts down (or `wake` is set)."""
+        if seconds <= 0:
+            return
+        waits = [asyncio.ensure_future(event.wait()) for event in (self.stopping, wake) if event is not None]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
 
 STATE = web.AppKey("state", ServerState)
@@ -395,7 +404,7 @@ async def complete(request: web.Request, chat: bool) -> web.StreamResponse:
             request.transport.abort()  # close the TCP connection without a byte of response
         return web.Response(status=500)
     if fault is not None and fault.name == "hang":
-        await state.pause(fault.params["seconds"])
+        await state.pause(fault.params["seconds"], state.wake)
     await state.pause(state.config.latency_s)
     rng = answer_rng(parsed.prompt_text, parsed.seed, state.config.seed)
     text, finish_reason = generate_answer(parsed.prompt_text, rng, state.config, chat)
@@ -509,6 +518,11 @@ class SimulatorServer:
     def stats(self) -> dict[str, int]:
         """Requests per status, e.g. {"200": 12, "429": 2, "dropped": 1}."""
         return self._recorder.stats()
+
+    def end_hangs(self) -> None:
+        """Make the requests hanging now (an injected `hang`) answer at once, as if their hang had elapsed."""
+        if self._app is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._app[STATE].end_hangs)
 
 
 def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
