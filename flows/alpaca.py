@@ -45,7 +45,7 @@ def _configs(params: GenerateParams, base_url: str, model: str, share: int = 1) 
     )  # fmt: skip
     teacher = TeacherConfig(
         model=model, base_url=base_url, api=params.api, temperature=params.temperature, top_p=params.top_p,
-        max_tokens=params.max_tokens, rpm=params.rpm / share if params.rpm else None,
+        max_tokens=params.max_tokens, timeout_s=params.timeout_s, rpm=params.rpm / share if params.rpm else None,
         tpm=params.tpm / share if params.tpm else None,
     )  # fmt: skip
     return config, teacher
@@ -118,7 +118,8 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
                 # The budgets are shared by the batches that run, not by parallel_batches of them.
                 futures = [fetch_batch.submit(params, endpoint.base_url, model, batch, len(batches))
                            for batch in batches]  # fmt: skip
-                engine.add_retries(sum(future.result()["retries"] for future in futures))
+                counts = [future.result() for future in futures]
+                engine.add_retries(sum(c["retries"] for c in counts), sum(c["malformed"] for c in counts))
         finally:
             engine.close()
     _show_progress(progress, stats, params.num_instructions)

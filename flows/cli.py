@@ -102,6 +102,7 @@ TEACHER_OPTIONS = _options(
     option(TeacherConfig, "temperature"),
     option(TeacherConfig, "top_p"),
     option(TeacherConfig, "max_tokens"),
+    option(TeacherConfig, "timeout_s", "--timeout", "timeout_s"),
     option(TeacherConfig, "rpm"),
     option(TeacherConfig, "tpm"),
 )
@@ -150,7 +151,8 @@ def _given(settings: dict[str, Any]) -> dict[str, Any]:
 def generate(
     num_instructions: int, seed_tasks: Path | None, output_dir: Path | None, model: str | None,
     base_url: str | None, api: str, run_seed: int, num_demonstrations: int, tasks_per_request: int,
-    temperature: float, top_p: float, max_tokens: int, concurrency: int, rpm: float | None, tpm: float | None,
+    temperature: float, top_p: float, max_tokens: int, timeout_s: float | None, concurrency: int,
+    rpm: float | None, tpm: float | None,
     max_requests: int | None, max_cost: float | None, prices: Path | None, cache_path: Path | None, no_cache: bool,
     rouge_threshold: float, tokenizer: str, no_progress: bool,
 ) -> None:  # fmt: skip
@@ -186,10 +188,14 @@ def generate(
             if endpoint.offline:
                 click.echo(f"No OPENAI_API_KEY or --base-url: using the built-in offline teacher at "
                            f"{endpoint.base_url}", err=True)  # fmt: skip
-            teacher = TeacherConfig(
-                model=model or endpoint.model or default_of(TeacherConfig, "model"), base_url=endpoint.base_url,
-                api=api, temperature=temperature, top_p=top_p, max_tokens=max_tokens, rpm=rpm, tpm=tpm,
-            )  # fmt: skip
+            try:
+                teacher = TeacherConfig(
+                    model=model or endpoint.model or default_of(TeacherConfig, "model"), base_url=endpoint.base_url,
+                    api=api, temperature=temperature, top_p=top_p, max_tokens=max_tokens, timeout_s=timeout_s,
+                    rpm=rpm, tpm=tpm,
+                )  # fmt: skip
+            except ValueError as error:
+                raise click.UsageError(str(error)) from None
             forecast = project_cost(config, teacher, seeds, price_table)
             dollars = f"~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else "no price known"
             click.echo(f"Generating {num_instructions} examples with {teacher.model} from {len(seeds)} seed tasks "

@@ -51,6 +51,7 @@ class GenerateParams(BaseModel):
     temperature: float = form_field(TeacherConfig, "temperature")
     top_p: float = form_field(TeacherConfig, "top_p")
     max_tokens: int = form_field(TeacherConfig, "max_tokens")
+    timeout_s: float | None = form_field(TeacherConfig, "timeout_s")
     rouge_threshold: float = form_field(GenerateConfig, "rouge_threshold")
     tokenizer: Tokenizer = form_field(GenerateConfig, "tokenizer")
     concurrency: int = form_field(GenerateConfig, "max_concurrency")

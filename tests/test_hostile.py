@@ -116,3 +116,218 @@ def test_dataset_refuses_a_run_folder_another_process_writes(server: SimulatorSe
     assert_one_line_error(result.output, f"in use by process {os.getpid()}")
     assert not (out / "dataset").exists()
     assert invoke("dataset", str(out)).exit_code == 0
+
+
+# Tiny purpose-built servers: one that echoes the key in its errors, one that never answers
+
+
+class ScriptedServer:
+    """An HTTP server on 127.0.0.1 whose every POST is answered by `answer(headers) -> (status, type, body)`, or
+    never answered when `answer` is None (until the server stops)."""
+
+    def __init__(self, answer=None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        stopping = self.stopping = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if answer is None:
+                    stopping.wait()
+                    return
+                status, content_type, body = answer(self.headers)
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> ScriptedServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+SECRET = "sk-proj-ECHOED-KEY-must-not-leak-0123456789"
+
+
+def echo(status: int, content_type: str = "application/json"):
+    """A server that quotes the Authorization header it got in its error message, as some proxies do."""
+
+    def answer(headers) -> tuple[int, str, str]:
+        quoted = f"Invalid header Authorization: {headers.get('Authorization')} (key {SECRET})"
+        if content_type == "text/html":
+            return status, content_type, f"<html><body>{quoted}</body></html>"
+        return status, content_type, json.dumps({"error": {"message": quoted, "type": "invalid_request_error"}})
+
+    return answer
+
+
+def files_holding(secret: str, *folders: Path) -> list[Path]:
+    found = []
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file() and secret.encode() in path.read_bytes():
+                found.append(path)
+    return found
+
+
+# 2. Secrets redacted at the source
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_a_server_that_echoes_the_key_never_gets_it_printed_or_stored(tmp_path: Path, status: int) -> None:
+    out, cache = tmp_path / "run", tmp_path / "cache" / "teacher.sqlite"
+    with ScriptedServer(echo(status)) as server:
+        args = ["-m", "flows.cli", "generate", "-n", "10", "-o", str(out), "--base-url", server.base_url,
+                "--cache-path", str(cache), "--no-progress"]  # fmt: skip
+        result = subprocess.run([sys.executable, *args], env=cli_env(OPENAI_API_KEY=SECRET), capture_output=True,
+                                text=True, timeout=WAIT_S)  # fmt: skip
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, f"({status})" if status != 422 else "answered 422")
+    assert SECRET not in result.stdout + result.stderr
+    if status in (400, 403, 422):  # the server's own message is shown, with the key taken out
+        assert "Authorization: Bearer [redacted] (key [redacted])" in result.stderr
+    assert files_holding(SECRET, tmp_path) == []
+
+
+def test_retries_and_the_final_error_never_show_the_key(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from pipeline.core.errors import TeacherError
+    from pipeline.generation.config import GenerateConfig
+    from pipeline.generation.generate import generate
+    from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+    from pipeline.teacher.cache import ResponseCache
+    from pipeline.teacher.config import TeacherConfig
+
+    caplog.set_level(logging.DEBUG)
+    seeds = load_seed_tasks(default_seed_path())
+    for status, content_type in ((500, "application/json"), (200, "text/html")):
+        out = tmp_path / f"run-{status}"
+        cache = ResponseCache(tmp_path / "cache.sqlite")
+        with ScriptedServer(echo(status, content_type)) as server:
+            teacher = TeacherConfig(model="m", base_url=server.base_url, max_retries=2, backoff_s=0.01)
+            with pytest.raises(TeacherError, match=r"still failed after 2 retries \(last: ") as failure:
+                generate(GenerateConfig(num_instructions=5), teacher, SECRET, default_seed_path(), seeds, out,
+                         cache=cache, progress=False)  # fmt: skip
+        cache.close()
+        assert SECRET not in str(failure.value)
+    assert "[redacted]" in str(failure.value) and "text/html" in str(failure.value)  # the HTML body, redacted
+    assert caplog.text.count("retry 1/2") == 2 and "retry 3/2" not in caplog.text
+    assert SECRET not in caplog.text
+    assert files_holding(SECRET, tmp_path) == []
+
+
+# 3. Malformed HTTP 200 answers
+
+
+def test_malformed_answers_are_retried_counted_and_change_nothing(server: SimulatorServer, tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    assert invoke(*generate_args(server, reference)).exit_code == 0
+    from pipeline.generation.config import GenerateConfig
+    from pipeline.generation.generate import generate
+    from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+    from pipeline.teacher.config import TeacherConfig
+
+    out = tmp_path / "run"
+    for fault in ("not_json", "html", "empty_object", "no_choices"):  # all on the first request, which goes alone
+        server.inject(fault)
+    teacher = TeacherConfig(model="simulated-teacher", base_url=server.base_url, backoff_s=0.01)
+    seeds = load_seed_tasks(default_seed_path())
+    assert generate(GenerateConfig(num_instructions=40), teacher, "k", default_seed_path(), seeds, out,
+                    progress=False).finished  # fmt: skip
+    assert (out / "kept.jsonl").read_bytes() == (reference / "kept.jsonl").read_bytes()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["malformed_answers"] == 4 and stats["retries"] == 4
+
+
+def test_malformed_answers_every_few_requests_still_finish_the_run(tmp_path: Path) -> None:
+    rates = {"html": 0.1, "no_choices": 0.1, "not_json": 0.1}
+    with (
+        SimulatorServer(SimulatorConfig(seed=4, fault_rates=rates)) as broken,
+        SimulatorServer(SimulatorConfig(seed=4)) as clean,
+    ):
+        assert invoke(*generate_args(clean, tmp_path / "reference")).exit_code == 0
+        result = invoke(*generate_args(broken, tmp_path / "run", "--concurrency", "4"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "kept.jsonl").read_bytes() == (tmp_path / "reference" / "kept.jsonl").read_bytes()
+    assert json.loads((tmp_path / "run" / "stats.json").read_text())["malformed_answers"] >= 1
+
+
+def test_persisting_malformed_answers_stop_with_one_line_and_the_run_resumes(
+    server: SimulatorServer, tmp_path: Path
+) -> None:
+    from pipeline.core.errors import TeacherError
+    from pipeline.generation.config import GenerateConfig
+    from pipeline.generation.generate import generate
+    from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+    from pipeline.teacher.config import TeacherConfig
+
+    seeds = load_seed_tasks(default_seed_path())
+    config = GenerateConfig(num_instructions=40, max_concurrency=1)
+    teacher = TeacherConfig(model="simulated-teacher", base_url=server.base_url, max_retries=2, backoff_s=0.01)
+    out = tmp_path / "run"
+    generate(GenerateConfig(num_instructions=10), teacher, "k", default_seed_path(), seeds, out, progress=False)
+    server.inject("html", count=3)
+    with pytest.raises(TeacherError, match=r"still failed after 2 retries \(last: HTTP 200 that is no completion: "
+                       r"a text/html body.*run the same command again"):  # fmt: skip
+        generate(config, teacher, "k", default_seed_path(), seeds, out, progress=False)
+    assert len(read_jsonl(out / "kept.jsonl")) >= 10  # nothing done was lost
+    assert generate(config, teacher, "k", default_seed_path(), seeds, out, progress=False).finished
+    reference = tmp_path / "reference"
+    assert invoke(*generate_args(server, reference)).exit_code == 0
+    assert (out / "kept.jsonl").read_bytes() == (reference / "kept.jsonl").read_bytes()
+
+
+# 4. Timeouts, unreachable and malformed endpoints
+
+
+def test_a_silent_server_times_out_per_timeout_and_gives_up_after_the_last_retry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pipeline.core.errors import TeacherError
+    from pipeline.generation.config import GenerateConfig
+    from pipeline.generation.generate import generate
+    from pipeline.generation.seeds import default_seed_path, load_seed_tasks
+    from pipeline.teacher.config import TeacherConfig
+
+    seeds = load_seed_tasks(default_seed_path())
+    with ScriptedServer(None) as silent:
+        teacher = TeacherConfig(model="m", base_url=silent.base_url, timeout_s=0.3, max_retries=2, backoff_s=0.01)
+        with pytest.raises(TeacherError, match=r"after 2 retries \(last: no answer within 0.3s \(--timeout\)\)"):
+            generate(GenerateConfig(num_instructions=5), teacher, "k", default_seed_path(), seeds, tmp_path / "run",
+                     progress=False)  # fmt: skip
+    assert caplog.text.count("retry ") == 2 and "retry 2/2" in caplog.text and "retry 3/2" not in caplog.text
+    assert json.loads((tmp_path / "run" / "stats.json").read_text())["retries"] == 2
+
+
+def test_an_unreachable_or_malformed_base_url_fails_at_once_naming_it(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    result = invoke("generate", "-n", "5", "-o", str(tmp_path / "a"), "--base-url", closed, "--no-progress")
+    assert result.exit_code == 1
+    assert_one_line_error(result.output, f"cannot reach the teacher at {closed}", "--base-url")
+    assert "retry" not in result.output
+    for url in ("not a url", "localhost:8000/v1", "ftp://example.com"):
+        result = invoke("generate", "-n", "5", "-o", str(tmp_path / "b"), "--base-url", url, "--no-progress")
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert f"got {url!r}" in result.output

@@ -52,6 +52,7 @@ SHARED = [
     (TeacherConfig, "temperature", "generate.temperature run.temperature", "GenerateParams"),
     (TeacherConfig, "top_p", "generate.top_p run.top_p", "GenerateParams"),
     (TeacherConfig, "max_tokens", "generate.max_tokens run.max_tokens", "GenerateParams"),
+    (TeacherConfig, "timeout_s", "generate.timeout_s run.timeout_s", "GenerateParams"),
     (TeacherConfig, "rpm", "generate.rpm run.rpm", "GenerateParams"),
     (TeacherConfig, "tpm", "generate.tpm run.tpm", "GenerateParams"),
     (DatasetConfig, "validation_size", "dataset.validation_size run.validation_size", "DatasetParams"),

@@ -85,8 +85,10 @@ class Engine:
         self.store.journal_response(record)
         self._take(record, new=True)
 
-    def add_retries(self, retries: int) -> None:
+    def add_retries(self, retries: int, malformed: int = 0) -> None:
+        """Count the teacher's retries, and the malformed answers among their causes, in this session's stats."""
         self.stats.retries += retries
+        self.stats.malformed_answers += malformed
 
     def _take(self, record: dict[str, Any], new: bool) -> None:
         """Count a journaled answer once (paid, tokens, dollars) and keep it until it is used."""

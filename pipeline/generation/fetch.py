@@ -36,17 +36,17 @@ def fetch_batch(
     """Ask for requests `indices` (up to `config.max_concurrency` in flight), journaling each answer on arrival.
 
     The part is named after the first index, so a retried batch appends to its own part and skips what it already
-    has. Returns counts for the engine: fetched, retries.
+    has. Returns counts for the engine: fetched, retries, malformed.
     """
     if not indices:
-        return {"fetched": 0, "retries": 0}
+        return {"fetched": 0, "retries": 0, "malformed": 0}
     name = f"{indices[0]:09d}"
     part = Path(run_dir) / PARTS / f"part-{name}.jsonl"
     done = {record["request_index"] for record in read_jsonl(part, recover_tail=True)} if part.exists() else set()
     todo = [index for index in indices if index not in done]
     writer = PartWriter(run_dir, name)
 
-    async def main() -> int:
+    async def main() -> tuple[int, int]:
         teacher = Teacher(teacher_config, api_key, cache=cache)
         window = asyncio.Semaphore(config.max_concurrency)
 
@@ -57,12 +57,12 @@ def fetch_batch(
 
         try:
             await asyncio.gather(*(one(index) for index in todo))
-            return teacher.retries
+            return teacher.retries, teacher.malformed
         finally:
             await teacher.aclose()
 
     try:
-        retries = asyncio.run(main())
+        retries, malformed = asyncio.run(main())
     finally:
         writer.close()
-    return {"fetched": len(todo), "retries": retries}
+    return {"fetched": len(todo), "retries": retries, "malformed": malformed}

@@ -47,7 +47,7 @@ async def _slide(engine: Engine, teacher: Teacher, seeds: Sequence[SeedTask], ba
         for index, result in zip(in_flight, results, strict=True):
             if isinstance(result, TeacherResponse):
                 engine.receive(index, result)
-        engine.add_retries(teacher.retries)
+        engine.add_retries(teacher.retries, teacher.malformed)
 
 
 def _postfix(stats: GenerateStats, teacher: Teacher) -> dict[str, str]:

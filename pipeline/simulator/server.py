@@ -23,7 +23,15 @@ from pipeline.simulator import grammar
 DEFAULT_MODEL = "simulated-teacher"
 OWNER = "alpaca-pipeline-simulator"
 MODEL_CREATED = 1_700_000_000  # a fixed date, so the model listing is the same on every run
-FAULTS = ("rate_limit", "server_error", "unavailable", "hang", "drop", "garbage", "truncate")
+FAULTS = ("rate_limit", "server_error", "unavailable", "hang", "drop", "garbage", "truncate", "not_json", "html",
+          "empty_object", "no_choices")  # fmt: skip
+# HTTP 200 answers that are no completion at all, as a misconfigured proxy or a crashing server sends them
+MALFORMED_BODIES = {
+    "not_json": ("application/json", '{"id": "cmpl-1", "choices": [{"text": "cut'),
+    "html": ("text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "empty_object": ("application/json", "{}"),
+    "no_choices": ("application/json", '{"id": "cmpl-1", "object": "text_completion", "created": 0, "choices": []}'),
+}
 FAULT_PARAMS = {"rate_limit": {"retry_after": 1.0}, "hang": {"seconds": 30.0}}  # defaults; other faults take none
 CHARS_PER_TOKEN = 4  # OpenAI's rule of thumb for English; cheap, deterministic and close enough for budgets
 RATE_WINDOW_S = 60.0  # rpm and tpm limits count over a sliding minute
@@ -403,6 +411,9 @@ async def complete(request: web.Request, chat: bool) -> web.StreamResponse:
         if request.transport is not None:
             request.transport.abort()  # close the TCP connection without a byte of response
         return web.Response(status=500)
+    if fault is not None and fault.name in MALFORMED_BODIES:
+        content_type, text = MALFORMED_BODIES[fault.name]
+        return web.Response(text=text, content_type=content_type, headers=headers)
     if fault is not None and fault.name == "hang":
         await state.pause(fault.params["seconds"], state.wake)
     await state.pause(state.config.latency_s)

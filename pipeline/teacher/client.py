@@ -1,8 +1,10 @@
 """The teacher LLM behind any OpenAI-compatible API; the only module that imports `openai`.
 
-Retries are owned here and nowhere else (the SDK's own are off): 429, 5xx, timeouts and dropped
-connections back off exponentially with full jitter, honouring Retry-After; errors no retry can fix
-(bad key, unknown model, bad parameter) fail at once with a message that says what to change.
+Retries are owned here and nowhere else (the SDK's own are off): 429, 5xx, timeouts, dropped connections and HTTP
+200 answers that are no completion (HTML, broken JSON, no choices) back off exponentially with full jitter,
+honouring Retry-After; errors no retry can fix (bad key, unknown model, bad parameter, a server that cannot be
+reached at all) fail at once with a message that says what to change. Every message raised or logged here passes
+through one redaction of the API key and of any Authorization / api-key value, whatever the server echoed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from typing import Any, Protocol
 import httpx
 import openai
 
+try:  # the SDK's own HTTP library, whose errors are the causes of the SDK's connection errors
+    import httpx2 as _http  # openai 3.x sends through this fork of httpx
+except ImportError:  # pragma: no cover - older openai releases use httpx itself
+    _http = httpx
+
 from pipeline.core.errors import TeacherError
 from pipeline.core.records import TeacherResponse
 from pipeline.teacher.cache import ResponseCache, request_key
@@ -27,6 +34,35 @@ log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+CONNECT_TIMEOUT_S = 5.0  # a server that does not accept a connection in 5 s is down, whatever max_tokens is
+REDACTED = "[redacted]"
+# A credential after its header or parameter name (`Authorization: Bearer x`, `"api-key": "x"`, `?api-key=x`), or
+# after `Bearer` anywhere; the key itself is replaced wherever it appears.
+_CREDENTIAL = re.compile(
+    r"(?i)(\b(?:authorization|proxy-authorization|x-api-key|api[-_]key|access[-_]token)\b[\"']?\s*[:=]\s*[\"']?"
+    r"(?:bearer\s+|basic\s+)?|\bbearer\s+)[^\s\"',;&}]+"
+)
+MIN_SECRET_LENGTH = 6  # shorter "keys" (a local server's "k") are no secret, and replacing them mangles messages
+
+
+class Redactor:
+    """Hides secrets in a message: the API key wherever it appears, and any credential after its header name.
+
+    >>> Redactor("sk-abc123")("bad header 'Authorization: Bearer sk-abc123' (key sk-abc123)")
+    "bad header 'Authorization: Bearer [redacted]' (key [redacted])"
+    """
+
+    def __init__(self, *secrets: str) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _CREDENTIAL.sub(lambda match: match.group(1) + REDACTED, text)
+
+
+class MalformedAnswerError(Exception):
+    """An HTTP 200 answer that is no completion: not JSON, an HTML page, `{}`, no choices, no text."""
 
 
 class Prompt(Protocol):
@@ -73,9 +109,13 @@ class Teacher:
         self.limiter = RateLimiter(config.rpm, config.tpm)
         self.in_flight = 0
         self.retries = 0
+        self.malformed = 0  # HTTP 200 answers that were no completion, each retried
+        self.redact = Redactor(api_key)
+        self._reached = False  # True once the server answered anything: a connection failure is then transient
         self._jitter = random.Random()  # timing only; never affects which data is made
+        timeout = openai.Timeout(config.request_timeout_s, connect=min(CONNECT_TIMEOUT_S, config.request_timeout_s))
         self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=config.base_url, timeout=config.timeout_s, max_retries=0, http_client=http_client
+            api_key=api_key, base_url=config.base_url, timeout=timeout, max_retries=0, http_client=http_client
         )
 
     def request_body(self, prompt: Prompt, stop: list[str], seed: int | None) -> dict[str, Any]:
@@ -105,53 +145,75 @@ class Teacher:
         config = self.config
         max_tokens = config.max_tokens
         estimate = len(body.get("prompt") or str(body.get("messages"))) // 4 + max_tokens
+        what = ""
         for attempt in range(config.max_retries + 1):
             await self.limiter.acquire(estimate)
             started = time.perf_counter()
             try:
                 response = await self._call({**body, "max_tokens": max_tokens})
+                self._reached = True
                 self.limiter.settle(estimate, response.prompt_tokens + response.completion_tokens)
                 return response
+            except MalformedAnswerError as error:
+                self._reached = True
+                self.malformed += 1
+                wait, what = self._backoff(attempt), f"HTTP 200 that is no completion: {error}"
             except openai.BadRequestError as error:
+                self._reached = True
                 if error.code == "context_length_exceeded" and max_tokens > 256:
                     max_tokens //= 2  # the prompt plus max_tokens overflow the context: ask for less
-                    wait = 0.0
-                    log.warning("context length exceeded; retrying with max_tokens=%d", max_tokens)
+                    wait, what = 0.0, f"context length exceeded; asking for max_tokens={max_tokens}"
                 else:
-                    raise TeacherError(f"the teacher rejected the request (400): {_message(error)}") from None
+                    raise self._error(f"the teacher rejected the request (400): {_message(error)}") from None
             except openai.AuthenticationError:
-                raise TeacherError(
+                raise self._error(
                     f"the teacher at {config.base_url} rejected the API key (401): set OPENAI_API_KEY to a valid key"
                 ) from None
             except openai.PermissionDeniedError as error:
-                raise TeacherError(
+                raise self._error(
                     f"the teacher at {config.base_url} refused access (403): {_message(error)}; "
                     "check that the key may use this model"
                 ) from None
             except openai.NotFoundError:
-                raise TeacherError(
+                raise self._error(
                     f"model {config.model!r} was not found at {config.base_url} (404): pass --model with a model "
-                    f"the server lists at {config.base_url.rstrip('/')}/models"
+                    f"the server lists at {config.base_url.rstrip('/')}/models, and check --base-url"
                 ) from None
             except openai.RateLimitError as error:
+                self._reached = True
                 retry_after = parse_duration(error.response.headers.get("retry-after"))
                 wait = retry_after if retry_after is not None else self._backoff(attempt)
                 self.limiter.pause(wait)
-                self._log_retry(attempt, f"429 rate limited after {time.perf_counter() - started:.1f}s", wait)
+                what = f"429 rate limited after {time.perf_counter() - started:.1f}s"
             except (openai.APIConnectionError, openai.InternalServerError) as error:  # timeouts, drops, 5xx
-                wait = self._backoff(attempt)
-                self._log_retry(attempt, _describe(error), wait)
+                if not self._reached and _unreachable(error):
+                    raise self._error(
+                        f"cannot reach the teacher at {config.base_url} ({_cause(error)}): check --base-url "
+                        "(or OPENAI_BASE_URL) and that the server is running"
+                    ) from None
+                wait, what = self._backoff(attempt), _describe(error, config.request_timeout_s)
             except openai.APIStatusError as error:
+                self._reached = True
                 if error.status_code not in (408, 409) and error.status_code < 500:
-                    raise TeacherError(f"the teacher answered {error.status_code}: {_message(error)}") from None
-                wait = self._backoff(attempt)
-                self._log_retry(attempt, _describe(error), wait)
+                    raise self._error(f"the teacher answered {error.status_code}: {_message(error)}") from None
+                wait, what = self._backoff(attempt), _describe(error, config.request_timeout_s)
+            except openai.OpenAIError as error:  # anything else the SDK raises: one clear line, never the key
+                failure = f"{type(error).__name__}: {error}"
+                raise self._error(f"the teacher at {config.base_url} failed: {failure}") from None
+            if attempt == config.max_retries:
+                break  # no sleep after the last attempt
             self.retries += 1
+            log.warning(self.redact(f"teacher request failed ({what}); retry {attempt + 1}/{config.max_retries} "
+                                    f"in {wait:.1f}s"))  # fmt: skip
             await asyncio.sleep(wait)
-        raise TeacherError(
-            f"the teacher at {config.base_url} still failed after {config.max_retries} retries; "
+        raise self._error(
+            f"the teacher at {config.base_url} still failed after {config.max_retries} retries (last: {what}); "
             "the run folder keeps everything done so far: run the same command again to continue"
         )
+
+    def _error(self, message: str) -> TeacherError:
+        """The one way this module raises: the message with every secret redacted."""
+        return TeacherError(self.redact(message))
 
     @staticmethod
     def wire_params(body: dict[str, Any]) -> dict[str, Any]:
@@ -163,23 +225,35 @@ class Teacher:
         params = self.wire_params(body)
         if self.config.api == "chat":
             raw = await self._client.chat.completions.with_raw_response.create(**params)
-            response = raw.parse()
-            choice = response.choices[0]
-            text = choice.message.content or ""
         else:
             raw = await self._client.completions.with_raw_response.create(**params)
-            response = raw.parse()
-            choice = response.choices[0]
-            text = choice.text
         self._read_rate_limit_headers(raw.headers)
-        usage = response.usage
+        try:
+            response = raw.parse()
+        except ValueError as error:  # the SDK's json.loads of a body cut short or not JSON
+            raise MalformedAnswerError(f"invalid JSON ({error})") from None
+        if isinstance(response, str):  # the SDK hands back the text of a body that is not JSON
+            kind = raw.headers.get("content-type", "no content type").split(";")[0]
+            raise MalformedAnswerError(f"a {kind} body: {response[:80]!r}")
+        choices = getattr(response, "choices", None)
+        if not choices:
+            raise MalformedAnswerError(f"no choices in {raw.http_response.text[:80]!r}")
+        choice = choices[0]
+        if self.config.api == "chat":
+            message = getattr(choice, "message", None)
+            text = getattr(message, "content", None) or ""
+        else:
+            text = getattr(choice, "text", None)
+        if not isinstance(text, str):
+            raise MalformedAnswerError(f"a choice without text: {raw.http_response.text[:80]!r}")
+        usage = getattr(response, "usage", None)
         return TeacherResponse(
             text=text,
-            finish_reason=choice.finish_reason,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            model=response.model,
-            request_id=raw.headers.get("x-request-id") or response.id,
+            finish_reason=getattr(choice, "finish_reason", None) or "stop",
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            model=getattr(response, "model", None) or self.config.model,
+            request_id=raw.headers.get("x-request-id") or getattr(response, "id", None) or "",
             latency_s=time.perf_counter() - started,
         )
 
@@ -196,21 +270,29 @@ class Teacher:
         """Exponential backoff with full jitter (AWS architecture blog), capped."""
         return self._jitter.uniform(0, min(self.config.max_backoff_s, self.config.backoff_s * 2**attempt))
 
-    def _log_retry(self, attempt: int, what: str, wait: float) -> None:
-        log.warning(
-            "teacher request failed (%s); retry %d/%d in %.1fs", what, attempt + 1, self.config.max_retries, wait
-        )
-
     async def aclose(self) -> None:
         await self._client.close()
 
 
-def _describe(error: openai.APIError) -> str:
+def _describe(error: openai.APIError, timeout_s: float) -> str:
     if isinstance(error, openai.APITimeoutError):
-        return "timed out"
+        return f"no answer within {timeout_s:g}s (--timeout)"
     if isinstance(error, openai.APIConnectionError):
-        return "connection failed"
+        return f"connection failed: {_cause(error)}"
     return f"{getattr(error, 'status_code', '?')} {type(error).__name__}"
+
+
+def _unreachable(error: openai.APIError) -> bool:
+    """True when no connection could be made at all (refused, unknown host, bad URL), not when one broke."""
+    cause = error.__cause__
+    return isinstance(cause, _http.ConnectError | _http.ConnectTimeout | _http.UnsupportedProtocol | _http.InvalidURL)
+
+
+def _cause(error: openai.APIError) -> str:
+    cause = error.__cause__
+    if isinstance(cause, _http.ConnectTimeout):
+        return f"no connection within {CONNECT_TIMEOUT_S:g}s"
+    return str(cause or error) or type(cause or error).__name__
 
 
 def _message(error: openai.APIStatusError) -> str:
