@@ -331,3 +331,102 @@ def test_an_unreachable_or_malformed_base_url_fails_at_once_naming_it(tmp_path: 
         result = invoke("generate", "-n", "5", "-o", str(tmp_path / "b"), "--base-url", url, "--no-progress")
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert f"got {url!r}" in result.output
+
+
+# 5. Damaged run files and caches
+
+
+@pytest.fixture(scope="module")
+def reference_40(server: SimulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reference") / "run"
+    assert invoke(*generate_args(server, out)).exit_code == 0
+    return out
+
+
+def checkpoint_with(path: Path, **changes) -> None:
+    """Rewrite a checkpoint with `changes` and a matching checksum: a checkpoint that lies consistently."""
+    import hashlib
+
+    checkpoint = json.loads(path.read_text())
+    checkpoint.pop("checksum")
+    checkpoint.update(changes)
+    checksum = hashlib.sha256(json.dumps(checkpoint, sort_keys=True).encode()).hexdigest()
+    path.write_text(json.dumps({**checkpoint, "checksum": checksum}))
+
+
+DAMAGE = {
+    "empty": lambda path: path.write_bytes(b""),
+    "random": lambda path: path.write_bytes(os.urandom(300)),
+    "half-written": lambda path: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2]),
+    "edited": lambda path: path.write_text(path.read_text().replace('"next_index": ', '"next_index": 1')),
+    "ahead of the journal": lambda path: checkpoint_with(
+        path, next_index=json.loads(path.read_text())["next_index"] + 5
+    ),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_or_disagreeing_checkpoint_is_dropped_and_the_journal_replayed(
+    server: SimulatorServer, reference_40: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    out = tmp_path / "run"
+    assert invoke(*generate_args(server, out, "-n", "20")).exit_code == 0
+    DAMAGE[damage](out / "checkpoint.json")
+    result = invoke(*generate_args(server, out))
+    assert result.exit_code == 0, result.output
+    assert "replaying the journal" in caplog.text or "no answer to it" in caplog.text
+    for name in ("kept.jsonl", "rejected.jsonl"):
+        assert (out / name).read_bytes() == (reference_40 / name).read_bytes(), name
+
+
+def test_a_journal_shorter_than_the_checkpoint_is_replayed_and_its_lost_answers_asked_again(
+    server: SimulatorServer, reference_40: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    assert invoke(*generate_args(server, out, "-n", "20")).exit_code == 0
+    journal = out / "responses.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:-2]))  # the last two answers lost (a restored backup, a bad copy)
+    assert invoke(*generate_args(server, out)).exit_code == 0
+    assert "shorter than checkpoint.json says" in caplog.text
+    assert (out / "kept.jsonl").read_bytes() == (reference_40 / "kept.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("checkpoint", [True, False], ids=["with-checkpoint", "without-checkpoint"])
+@pytest.mark.parametrize(
+    "line", ['{"request_index": 3}', '{"unexpected": 1}', "[1, 2]", '{"request_index": -1, "text": ""}', "{not json"]
+)
+def test_a_bad_journal_line_names_file_and_line_and_changes_nothing(
+    server: SimulatorServer, tmp_path: Path, line: str, checkpoint: bool
+) -> None:
+    out = tmp_path / "run"
+    assert invoke(*generate_args(server, out, "-n", "20")).exit_code == 0
+    journal = out / "responses.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:2]) + line + "\n" + "".join(lines[2:]))
+    if not checkpoint:
+        (out / "checkpoint.json").unlink()
+    before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    result = invoke(*generate_args(server, out))
+    assert result.exit_code == 1
+    assert_one_line_error(result.output, f"{journal}:3: ", "Nothing was changed")
+    after = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    assert after == before  # kept.jsonl and rejected.jsonl were not emptied, the manifest not rewritten
+
+
+def test_a_damaged_cache_is_moved_aside_and_cache_clear_works_on_it(
+    server: SimulatorServer, reference_40: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    cache.write_bytes(os.urandom(4096))
+    args = [arg for arg in generate_args(server, tmp_path / "run") if arg != "--no-cache"]
+    result = invoke(*args, "--cache-path", str(cache))
+    assert result.exit_code == 0, result.output
+    assert "is damaged" in caplog.text and len(list(tmp_path.glob("cache.sqlite.damaged-*"))) == 1
+    assert (tmp_path / "run" / "kept.jsonl").read_bytes() == (reference_40 / "kept.jsonl").read_bytes()
+    info = invoke("cache", "info", "--cache-path", str(cache))
+    assert info.exit_code == 0 and "cached answers" in info.output
+    cache.write_bytes(os.urandom(4096))
+    cleared = invoke("cache", "clear", "--cache-path", str(cache))
+    assert cleared.exit_code == 0 and "removed 0 cached answers" in cleared.output, cleared.output
+    assert len(list(tmp_path.glob("cache.sqlite.damaged-*"))) == 2  # both damaged files kept, for a post-mortem

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core.records import SeedTask, TeacherResponse
+from pipeline.core.runfiles import CHECKPOINT, KEPT
 from pipeline.generation.config import GenerateConfig
 from pipeline.generation.processing import GenerateStats, Processor
 from pipeline.generation.provenance import build_manifest, run_identity
@@ -59,23 +60,53 @@ class Engine:
             raise
 
     def _resume(self, checkpoint: dict[str, Any] | None) -> None:
-        config, teacher = self.config, self.teacher
-        self.stats = GenerateStats()
-        if cost_usd(self.prices, teacher.model, 0, 0) is not None:  # a known price: nothing paid yet is $0
-            self.stats.cost_usd = 0.0
-        self.processor = Processor(config, self.seeds, self.store, self.stats)
+        """Read the journal, then continue from the checkpoint when it agrees with it, else replay from the start.
+
+        The derived files are cut back only after the whole journal was read: a damaged line stops the run with
+        nothing changed.
+        """
+        config = self.config
+        self._read_journal(checkpoint)
+        if checkpoint is not None and (missing := self._unjournaled(checkpoint)) is not None:
+            log.warning("%s says request %d was used, but the journal has no answer to it; replaying the journal",
+                        self.store.root / CHECKPOINT, missing)  # fmt: skip
+            checkpoint = None
+            self._read_journal(None)
+        self.store.start_derived(checkpoint)
         if checkpoint is not None:
-            self.processor.restore(checkpoint)
-        self._pending: dict[int, TeacherResponse] = {}  # journaled answers not used yet
-        self._seen: set[int] = set()
-        self._part_offsets: dict[str, int] = {}
-        for record in self.store.iter_responses():
-            self._take(record, new=False)
+            try:
+                self.processor.restore(checkpoint)
+            except (OSError, ValueError, KeyError, TypeError) as error:  # kept.jsonl damaged under the checkpoint
+                log.warning("%s cannot be read back (%s); rebuilding it from the journal", self.store.root / KEPT,
+                            error)  # fmt: skip
+                self._read_journal(None)
+                self.store.start_derived(None)
         self._started = self._checkpointed = time.perf_counter()
         if self.stats.kept < config.num_instructions and (self.processor.next_index or self._pending):
             log.info("continuing %s at request %d with %d examples kept; %d journaled answers to use first",
                      self.store.root, self.processor.next_index, self.stats.kept, len(self._pending))  # fmt: skip
         self.advance()
+
+    def _read_journal(self, checkpoint: dict[str, Any] | None) -> None:
+        """Fresh counters, and the journaled answers the run has not used yet (past the checkpoint, if any)."""
+        self.stats = GenerateStats()
+        if cost_usd(self.prices, self.teacher.model, 0, 0) is not None:  # a known price: nothing paid yet is $0
+            self.stats.cost_usd = 0.0
+        self.processor = Processor(self.config, self.seeds, self.store, self.stats)
+        if checkpoint is not None:
+            self.processor.next_index = checkpoint["next_index"]  # answers before it were used: not kept in memory
+        self._pending: dict[int, TeacherResponse] = {}  # journaled answers not used yet
+        self._seen: set[int] = set()
+        self._part_offsets: dict[str, int] = {}
+        for record in self.store.iter_responses():
+            self._take(record, new=False)
+
+    def _unjournaled(self, checkpoint: dict[str, Any]) -> int | None:
+        """The first request the checkpoint counts as used that has no answer in the journal; None when it agrees."""
+        for index in range(checkpoint["next_index"] + (checkpoint.get("next_position", 0) > 0)):
+            if index not in self._seen:
+                return index
+        return None
 
     # Answers in
 

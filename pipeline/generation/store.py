@@ -8,16 +8,19 @@ the answers that had not arrived yet.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import RunDirError
 from pipeline.core.jsonio import append_durably, cut_torn_tail, read_jsonl, write_json_atomic
 from pipeline.core.lock import FolderLock
+from pipeline.core.records import TeacherResponse
 from pipeline.core.runfiles import CHECKPOINT, KEPT, LOCK, MANIFEST, PARTS, REJECTED, RESPONSES, STATS
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ class RunStore:
         self.root = Path(root)
         self._responses: Any = None
         self._derived: dict[str, Any] = {}
+        self._manifest: dict[str, Any] = {}
         self._lock = FolderLock(self.root / LOCK, "run folder", "pass another --output-dir")
 
     def manifest(self) -> dict[str, Any] | None:
@@ -69,12 +73,24 @@ class RunStore:
                 "created_at": previous.get("created_at"),
                 "sessions": previous.get("sessions", 1) + 1,
             }
-        write_json_atomic(self.root / MANIFEST, {**manifest, "identity": identity})
+        self._manifest = {**manifest, "identity": identity}
+        if previous is None:  # a new run: the manifest marks the folder as a run folder from the start
+            write_json_atomic(self.root / MANIFEST, self._manifest)
         # Drop a line torn by a crash, fold the batch fetchers' parts in, then append from here on.
         cut_torn_tail(self.root / RESPONSES)
         self._responses = open(self.root / RESPONSES, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self.fold_parts()
-        checkpoint = self._usable_checkpoint() if previous is not None else None
+        return self._usable_checkpoint() if previous is not None else None
+
+    def start_derived(self, checkpoint: dict[str, Any] | None) -> None:
+        """Cut kept/rejected back to `checkpoint` (empty them without one) and open them for appending.
+
+        Called only once the journal has been read whole: a damaged journal stops the run before anything is cut
+        (or the manifest of a continued run rewritten).
+        """
+        write_json_atomic(self.root / MANIFEST, self._manifest)
+        for handle in self._derived.values():
+            handle.close()
         for name in (KEPT, REJECTED):  # derived: cut back to the checkpoint, the rest is rebuilt by replay
             path = self.root / name
             if checkpoint is None or not path.exists():
@@ -82,24 +98,47 @@ class RunStore:
             else:
                 os.truncate(path, checkpoint["bytes"][name])
             self._derived[name] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        return checkpoint
 
     def iter_responses(self) -> Iterator[dict[str, Any]]:
-        """Every journaled answer, streamed (a 52K run's journal is ~30 MB of JSON)."""
+        """Every journaled answer, streamed (a 52K run's journal is ~30 MB of JSON), each checked for its shape.
+
+        Raises:
+            RunDirError: naming file and line of the first line that is no answer; nothing has been changed yet.
+        """
         path = self.root / RESPONSES
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             for number, line in enumerate(handle, start=1):
                 try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise RunDirError(f"{path}:{number}: invalid JSON ({error.msg}); the journal is damaged") from None
+                    record = json.loads(line)
+                except (json.JSONDecodeError, UnicodeError) as error:
+                    problem = f"invalid JSON ({getattr(error, 'msg', error)})"
+                else:
+                    if (problem := _answer_problem(record)) is None:
+                        yield record
+                        continue
+                raise RunDirError(
+                    f"{path}:{number}: {problem}; the journal is damaged. Nothing was changed: restore the line "
+                    "from a backup, or delete it to request that answer again"
+                )
 
     def _usable_checkpoint(self) -> dict[str, Any] | None:
-        """The checkpoint, unless the derived files are shorter than it says (then replay from the start)."""
+        """The checkpoint, unless it is damaged, or the journal or derived files are shorter than it says (then the
+        run replays the journal from the start)."""
         path = self.root / CHECKPOINT
         if not path.exists():
             return None
-        checkpoint = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            checkpoint = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            log.warning("%s is unreadable (%s); replaying the journal instead", path, error)
+            return None
+        if not isinstance(checkpoint, dict) or checkpoint.pop("checksum", None) != _checksum(checkpoint):
+            log.warning("%s is damaged (its checksum does not match); replaying the journal instead", path)
+            return None
+        journal = self.root / RESPONSES
+        if journal.stat().st_size < checkpoint["responses_bytes"]:
+            log.warning("%s is shorter than %s says; replaying it from the start", journal, CHECKPOINT)
+            return None
         for name in (KEPT, REJECTED):
             derived = self.root / name
             if not derived.exists() or derived.stat().st_size < checkpoint["bytes"][name]:
@@ -108,13 +147,15 @@ class RunStore:
         return checkpoint
 
     def write_checkpoint(self, state: dict[str, Any]) -> None:
-        """Make kept/rejected durable, then record where they end together with the processing state."""
+        """Make kept/rejected durable, then record where they and the journal end, the processing state, and a
+        checksum of it all."""
         sizes = {}
         for name, handle in self._derived.items():
             handle.flush()
             os.fsync(handle.fileno())
             sizes[name] = os.fstat(handle.fileno()).st_size
-        write_json_atomic(self.root / CHECKPOINT, {**state, "bytes": sizes})
+        checkpoint = {**state, "bytes": sizes, "responses_bytes": os.fstat(self._responses.fileno()).st_size}
+        write_json_atomic(self.root / CHECKPOINT, {**checkpoint, "checksum": _checksum(checkpoint)})
 
     def read_parts(self, offsets: dict[str, int]) -> list[dict[str, Any]]:
         """Answers batch fetchers journaled (`responses/part-*.jsonl`) past `offsets`, which this advances.
@@ -181,6 +222,30 @@ class PartWriter:
 
     def close(self) -> None:
         self._handle.close()
+
+
+_ANSWER_FIELDS = {field.name: field.type for field in fields(TeacherResponse)}
+_TYPES = {"str": str, "str | None": (str, type(None)), "int": int, "float": (int, float), "bool": bool}
+
+
+def _answer_problem(record: Any) -> str | None:
+    """What makes a journal record no answer, or None: `{"request_index": int, **TeacherResponse fields}`."""
+    if not isinstance(record, dict):
+        return f"expected an answer object, got {type(record).__name__}"
+    index = record.get("request_index")
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        return f"field 'request_index': expected a request number, got {index!r}"
+    for name, kind in _ANSWER_FIELDS.items():
+        if name in record or name != "cached":  # `cached` has a default
+            if not isinstance(value := record.get(name), _TYPES[kind]):
+                return f"field {name!r}: expected {kind}, got {value!r}"
+    if unknown := sorted(set(record) - set(_ANSWER_FIELDS) - {"request_index"}):
+        return f"unknown field(s) {unknown}"
+    return None
+
+
+def _checksum(checkpoint: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(checkpoint, sort_keys=True).encode()).hexdigest()
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
