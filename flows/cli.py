@@ -22,6 +22,7 @@ from flows.settings import (
     RUN_DIR_HELP,
     SEED_TASKS_HELP,
     TRAIN_CONFIG_HELP,
+    FiniteFloat,
     default_of,
     option,
 )
@@ -48,13 +49,26 @@ def _configure_logging(verbose: bool) -> None:
 
 
 class _Group(click.Group):
-    """Turns the project's domain errors into one clear line and exit status 1, without a traceback."""
+    """Turns every error into one clear line and exit status 1: the project's domain errors as they are worded, a
+    full or read-only disk with the file it hit, anything else with its type and a pointer to -v, which shows the
+    traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except PipelineError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:
+            if ctx.params.get("verbose"):
+                raise
+            where = f"{error.filename}: " if error.filename else ""
+            raise click.ClickException(f"{where}{error.strerror or error} (nothing done so far is lost)") from None
+        except Exception as error:  # noqa: BLE001 - the outermost layer: a line, not a traceback, unless -v
+            if ctx.params.get("verbose"):
+                raise
+            raise click.ClickException(f"{type(error).__name__}: {error} (run with -v for the traceback)") from None
 
 
 @click.group(cls=_Group)
@@ -264,7 +278,7 @@ def teacher() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Server seed: changes every answer.")
 @click.option(
-    "--latency", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Seconds of delay per answer."
+    "--latency", type=FiniteFloat(min=0), default=0.0, show_default=True, help="Seconds of delay per answer."
 )
 @click.option("--rpm", type=click.IntRange(min=1), default=None, help="Requests per minute before answering 429.")
 @click.option(

@@ -430,3 +430,98 @@ def test_a_damaged_cache_is_moved_aside_and_cache_clear_works_on_it(
     cleared = invoke("cache", "clear", "--cache-path", str(cache))
     assert cleared.exit_code == 0 and "removed 0 cached answers" in cleared.output, cleared.output
     assert len(list(tmp_path.glob("cache.sqlite.damaged-*"))) == 2  # both damaged files kept, for a post-mortem
+
+
+# 6. Budgets
+
+
+def test_a_budget_for_a_model_without_a_price_is_refused_up_front(server: SimulatorServer, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = invoke(*generate_args(server, out, "--max-cost", "0.0001"))
+    assert result.exit_code == 1
+    assert_one_line_error(result.output, "--max-cost needs the price of 'simulated-teacher'", "--prices")
+    assert not out.exists()  # refused before the folder (or the teacher) was touched
+
+
+def test_a_budget_is_never_crossed_with_many_requests_in_flight(server: SimulatorServer, tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"  # about $1.5 an answer, at most ~$3.2 (3,072 tokens)
+    prices.write_text(json.dumps({"simulated-teacher": {"input": 100.0, "output": 1000.0}}))
+    out = tmp_path / "run"
+    since = len(server.requests)
+    result = invoke(*generate_args(server, out, "-n", "500", "--max-cost", "10", "--prices", str(prices),
+                                   "--concurrency", "16"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Stopped at the --max-cost budget of $10.0" in result.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stopped"] == "max_cost" and 3 <= stats["paid_requests"] == len(server.requests) - since
+    assert stats["cost_usd"] <= 10.0  # the old rule spent up to --concurrency requests past it
+    more = invoke(*generate_args(server, out, "-n", "500", "--max-cost", "20", "--prices", str(prices)))
+    assert more.exit_code == 0 and json.loads((out / "stats.json").read_text())["cost_usd"] <= 20.0
+
+
+# 7. Every command, bad inputs: one line, no traceback
+
+
+def bad_inputs(tmp_path: Path) -> list[list[str]]:
+    missing = str(tmp_path / "missing")
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("not a folder\n")
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    surrogate = tmp_path / "surrogate.jsonl"
+    surrogate.write_bytes(b'{"instruction": "\\ud800 lone", "input": "", "output": "x"}\n')
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(os.urandom(2048))
+    nan_prices = tmp_path / "prices.json"
+    nan_prices.write_text('{"simulated-teacher": {"input": NaN, "output": 1}}')
+    out = str(tmp_path / "out")
+    return [
+        ["generate", "-o", out, "--temperature", "nan"],
+        ["generate", "-o", out, "--max-cost", "nan"],
+        ["generate", "-o", out, "--rpm", "nan"],
+        ["generate", "-o", out, "--tpm", "inf"],
+        ["generate", "-o", out, "--timeout", "-1"],
+        ["generate", "-o", out, "--top-p", "nan"],
+        ["generate", "-o", out, "--seed-tasks", missing],
+        ["generate", "-o", out, "--seed-tasks", str(nested)],
+        ["generate", "-o", out, "--seed-tasks", str(surrogate)],
+        ["generate", "-o", out, "--prices", str(nan_prices), "--max-cost", "1"],
+        ["generate", "-o", str(a_file)],
+        ["generate", "-o", out, "--base-url", "http://[::1"],
+        ["dedup", missing, "-o", out],
+        ["dedup", str(nested), "-o", out],
+        ["dedup", str(a_file), "-o", out, "--threshold", "nan"],
+        ["dataset", missing],
+        ["dataset", str(a_file)],
+        ["dataset", str(tmp_path), "--validation-size", "nan"],
+        ["train", missing, "-o", out, "--base-model", missing],
+        ["train", missing, "-o", out, "--learning-rate", "nan"],
+        ["cache", "info", "--cache-path", str(tmp_path)],
+        ["cache", "clear", "--cache-path", str(tmp_path)],
+        ["teacher", "simulate", "--latency", "nan"],
+        ["teacher", "simulate", "--port", "99999"],
+        ["run", "-o", out, "--max-cost", "inf"],
+        ["run", "-o", out, "--temperature", "nan"],
+    ]
+
+
+def test_every_command_answers_bad_input_with_one_line(server: SimulatorServer, tmp_path: Path) -> None:
+    env = cli_env(OPENAI_BASE_URL=server.base_url)
+    for args in bad_inputs(tmp_path):
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code in (1, 2), (args, result.output)
+        assert isinstance(result.exception, SystemExit), (args, repr(result.exception))  # handled, not a crash
+        errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+        assert "Traceback (most" not in result.output and len(errors) == 1, (args, result.output)
+
+
+def test_a_folder_that_cannot_be_made_is_one_line_and_verbose_shows_the_traceback(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    command = [sys.executable, "-m", "flows.cli", "generate", "-n", "5", "-o", str(a_file / "run"), "--no-progress"]
+    quiet = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=WAIT_S)
+    assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
+    assert_one_line_error(quiet.stderr, f"{a_file / 'run'}: Not a directory")
+    verbose = subprocess.run([*command[:3], "-v", *command[3:]], env=cli_env(), capture_output=True, text=True,
+                             timeout=WAIT_S)  # fmt: skip
+    assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr

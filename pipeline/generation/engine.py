@@ -20,9 +20,10 @@ from pipeline.core.records import SeedTask, TeacherResponse
 from pipeline.core.runfiles import CHECKPOINT, KEPT
 from pipeline.generation.config import GenerateConfig
 from pipeline.generation.processing import GenerateStats, Processor
+from pipeline.generation.prompts import request_prompt
 from pipeline.generation.provenance import build_manifest, run_identity
 from pipeline.generation.store import RunStore
-from pipeline.teacher.cost import cost_usd
+from pipeline.teacher.cost import cost_usd, require_price, worst_case_usd
 
 if TYPE_CHECKING:  # the engine never talks to the teacher: it does not load the HTTP client
     from pipeline.teacher.client import TeacherConfig
@@ -50,6 +51,8 @@ class Engine:
         self.teacher = teacher
         self.prices = prices or {}
         self.seeds = seeds
+        require_price(self.prices, teacher.model, config.max_cost_usd)  # before the folder is touched
+        self._in_flight: set[int] = set()  # requests a driver has in flight: their worst case is reserved
         self.store = RunStore(run_dir)
         manifest = build_manifest(config, teacher, Path(seed_path), seeds)
         checkpoint = self.store.open(manifest, run_identity(config, teacher, manifest["seed_tasks"]["sha256"]))
@@ -124,6 +127,7 @@ class Engine:
     def _take(self, record: dict[str, Any], new: bool) -> None:
         """Count a journaled answer once (paid, tokens, dollars) and keep it until it is used."""
         index = record["request_index"]
+        self._in_flight.discard(index)  # arrived (from this process or a batch part): settled at its real cost
         if index in self._seen:  # a batch retried after part of it was journaled
             return
         self._seen.add(index)
@@ -167,16 +171,32 @@ class Engine:
             stats.stopped = "target"
         elif config.max_requests is not None and processor.next_index >= config.max_requests:
             stats.stopped = "max_requests"
-        elif self.over_budget:
-            stats.stopped = "max_cost"  # the answers already paid for were used; the next is not bought
+        elif not self._in_flight and self._budget_left(()) < self._worst_cost(self._next_to_fetch(())):
+            stats.stopped = "max_cost"  # the answers already paid for were used; the next might cross the budget
         if now - self._checkpointed >= CHECKPOINT_EVERY_S:
             self._checkpoint()
         return stats
 
-    @property
-    def over_budget(self) -> bool:
-        budget = self.config.max_cost_usd
-        return budget is not None and (self.stats.cost_usd or 0.0) >= budget
+    def _worst_cost(self, index: int) -> float:
+        """The most request `index` can cost (0 without a budget): what is reserved while it is in flight."""
+        if self.config.max_cost_usd is None:
+            return 0.0
+        prompt = request_prompt(self.seeds, self.config, index)
+        chars = max(len(prompt.text), sum(len(message["content"]) for message in prompt.messages))
+        return worst_case_usd(self.prices, self.teacher.model, chars, self.teacher.max_tokens)
+
+    def _budget_left(self, busy: Collection[int]) -> float:
+        """Dollars not spent and not reserved by the requests in flight; infinite without a budget."""
+        if self.config.max_cost_usd is None:
+            return math.inf
+        reserved = sum(self._worst_cost(index) for index in busy)
+        return self.config.max_cost_usd - (self.stats.cost_usd or 0.0) - reserved
+
+    def _next_to_fetch(self, busy: Collection[int]) -> int:
+        index = self.processor.next_index
+        while index in self._pending or index in busy:
+            index += 1
+        return index
 
     def wanted(self, limit: int, busy: Collection[int] = ()) -> list[int]:
         """The next requests to fetch, at most `limit`: those without an answer (and not `busy`, in flight) among
@@ -185,8 +205,9 @@ class Engine:
         stats, config, processor = self.stats, self.config, self.processor
         if not stats.new_requests:  # the first request of a session goes alone: a bad key or model fails once
             limit = min(limit, 1 - len(busy))
-        if stats.stopped or self.over_budget or limit < 1:
+        if stats.stopped or limit < 1:
             return []
+        left = self._budget_left(busy)
         if stats.answers:
             per_answer = stats.kept / stats.answers
         else:
@@ -198,11 +219,15 @@ class Engine:
         indices = []
         for index in range(processor.next_index, end):
             if index not in self._pending and index not in busy:
+                if (worst := self._worst_cost(index)) > left:
+                    break  # its worst case would cross the budget: wait for the answers in flight to settle
+                left -= worst
                 indices.append(index)
                 if len(indices) == limit:
                     break
-        if not indices and not busy and processor.next_index not in self._pending:
+        if not indices and not busy and processor.next_index not in self._pending and left == math.inf:
             raise RuntimeError(f"no request to fetch, yet request {processor.next_index} has no answer")
+        self._in_flight = set(busy) | set(indices)
         return indices
 
     # Saving
