@@ -289,11 +289,38 @@ def teacher() -> None:
     default=None,
     help="Answer 401 unless clients send this key.",
 )
-def simulate(host: str, port: int, seed: int, latency: float, rpm: int | None, require_key: str | None) -> None:
+@click.option(
+    "--slots",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Answers written at once; the others wait in line "
+    "(1: like llama.cpp's server with one slot). Unset: no limit.",
+)
+@click.option(
+    "--fault", "faults", multiple=True, metavar="KIND=RATE",
+    help="Answer this share of requests with a fault (repeatable), e.g. --fault html=0.05. KIND: "
+    "rate_limit, server_error, unavailable, hang, drop, garbage, truncate, not_json, html, empty_object, no_choices.",
+)  # fmt: skip
+def simulate(
+    host: str, port: int, seed: int, latency: float, rpm: int | None, require_key: str | None, slots: int | None,
+    faults: tuple[str, ...],
+) -> None:  # fmt: skip
     """Serve the offline teacher: an OpenAI-compatible API on HOST:PORT that writes synthetic tasks."""
     from pipeline.simulator.server import SimulatorConfig, serve
 
-    serve(SimulatorConfig(seed=seed, latency_s=latency, rpm_limit=rpm, api_key=require_key), host=host, port=port)
+    rates = {}
+    for fault in faults:
+        kind, _, rate = fault.partition("=")
+        try:
+            rates[kind] = float(rate)
+        except ValueError:
+            raise click.BadParameter(f"{fault!r}: expected KIND=RATE, e.g. html=0.05", param_hint="--fault") from None
+    try:
+        config = SimulatorConfig(seed=seed, latency_s=latency, rpm_limit=rpm, api_key=require_key, slots=slots,
+                                 fault_rates=rates)  # fmt: skip
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--fault") from None
+    serve(config, host=host, port=port)
 
 
 @main.command()

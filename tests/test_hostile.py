@@ -525,3 +525,48 @@ def test_a_folder_that_cannot_be_made_is_one_line_and_verbose_shows_the_tracebac
     verbose = subprocess.run([*command[:3], "-v", *command[3:]], env=cli_env(), capture_output=True, text=True,
                              timeout=WAIT_S)  # fmt: skip
     assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
+
+
+# 8. Adaptive concurrency
+
+
+def test_the_window_starts_small_doubles_halves_once_a_round_and_keeps_its_bounds() -> None:
+    from pipeline.teacher.window import AdaptiveWindow
+
+    window = AdaptiveWindow(limit=16, slow_s=1.0)
+    sizes = []
+    for _ in range(5):
+        for _ in range(window.allowed):
+            window.answered(0.1)
+        sizes.append(window.allowed)
+    assert sizes == [2, 4, 8, 16, 16]  # slow start up to --concurrency, never past it
+    window.overloaded()
+    window.overloaded()  # the same congestion seen by another request in flight: not halved twice
+    assert window.allowed == 8 and window.shrinks == 1
+    window.answered(1.5)  # slower than half the timeout: the server is queueing
+    assert window.allowed == 8  # within one round trip of the last halving
+    for _ in range(20):
+        window._shrunk_at = -float("inf")  # a round trip later, each time
+        window.overloaded()
+    assert window.allowed == 1
+    for _ in range(3):
+        window.answered(0.1)
+    assert window.allowed == 2  # after an overload it grows by about one a round, not doubling
+
+
+def test_a_one_slot_server_is_kept_busy_without_timeouts_and_a_large_one_gets_the_full_window(
+    tmp_path: Path,
+) -> None:
+    args = ["-n", "1000", "--max-requests", "24", "--concurrency", "16"]
+    with SimulatorServer(SimulatorConfig(seed=4, latency_s=0.1, slots=1)) as one_slot:
+        # A fixed window of 16 would queue 1.6 s of answers: past the 1 s timeout, retried and paid again.
+        result = invoke(*generate_args(one_slot, tmp_path / "one", *args, "--timeout", "1"))
+        assert result.exit_code == 0, result.output
+        assert one_slot.stats() == {"200": 24} and 2 <= one_slot.peak_concurrency() < 16
+    stats = json.loads((tmp_path / "one" / "stats.json").read_text())
+    assert stats["retries"] == 0 and stats["answers"] == 24
+    with SimulatorServer(SimulatorConfig(seed=4, latency_s=0.3)) as large:
+        result = invoke(*generate_args(large, tmp_path / "large", *args[:2], "--max-requests", "80", *args[4:]))
+        assert result.exit_code == 0, result.output
+        # The window reaches 16; the server sees nearly all of them at once even when this machine is loaded.
+        assert large.peak_concurrency() >= 12

@@ -52,6 +52,7 @@ class SimulatorConfig:
     truncated_share: float = 0.05  # answers cut mid-item with finish_reason "length"
     drift_share: float = 0.10  # answers with one of simulator_grammar.DRIFT_KINDS, which a tolerant parser absorbs
     fault_rates: Mapping[str, float] = field(default_factory=dict)  # per-request chance of each of FAULTS
+    slots: int | None = None  # answers written at once, the others wait in line (llama.cpp: 1); None: no limit
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fault_rates", MappingProxyType(dict(self.fault_rates)))
@@ -64,10 +65,13 @@ class SimulatorConfig:
             raise ValueError("near_duplicate_share + malformed_share must not exceed 1: they split the same items")
         if unknown := sorted(set(self.fault_rates) - set(FAULTS)):
             raise ValueError(f"unknown fault(s) {unknown} in fault_rates; choose from {FAULTS}")
-        if any(rate < 0 for rate in self.fault_rates.values()) or sum(self.fault_rates.values()) > 1.0:
+        rates = self.fault_rates.values()
+        if not all(0 <= rate <= 1 for rate in rates) or sum(rates) > 1.0:  # NaN fails the range too
             raise ValueError(f"fault_rates must be non-negative and sum to at most 1, got {dict(self.fault_rates)}")
         if self.latency_s < 0:
             raise ValueError(f"latency_s must be >= 0, got {self.latency_s}")
+        if self.slots is not None and self.slots < 1:
+            raise ValueError(f"slots must be a positive number or None (no limit), got {self.slots}")
         for name in ("rpm_limit", "tpm_limit"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive number or None (no limit), got {getattr(self, name)}")
@@ -277,6 +281,9 @@ class ServerState:
         self.token_log: deque[tuple[float, int]] = deque()
         self.stopping = asyncio.Event()  # set on shutdown, so hangs and latency end at once
         self.wake = asyncio.Event()  # set by end_hangs(): the hangs under way answer now
+        self.slots = asyncio.Semaphore(config.slots) if config.slots else None
+        self.busy_s = 0.0  # seconds some slot spent writing answers (with `slots`), for utilisation figures
+        self.active = self.peak_active = 0  # completion requests being handled now, and the most at once
 
     def end_hangs(self) -> None:
         """Let every hang under way answer at once; later hangs wait again."""
@@ -416,7 +423,15 @@ async def complete(request: web.Request, chat: bool) -> web.StreamResponse:
         return web.Response(text=text, content_type=content_type, headers=headers)
     if fault is not None and fault.name == "hang":
         await state.pause(fault.params["seconds"], state.wake)
-    await state.pause(state.config.latency_s)
+    if state.slots is None:
+        await state.pause(state.config.latency_s)
+    else:  # wait in line for a free slot, then hold it while the answer is "computed"
+        async with state.slots:
+            started = time.monotonic()
+            try:
+                await state.pause(state.config.latency_s)
+            finally:
+                state.busy_s += time.monotonic() - started
     rng = answer_rng(parsed.prompt_text, parsed.seed, state.config.seed)
     text, finish_reason = generate_answer(parsed.prompt_text, rng, state.config, chat)
     if fault is not None and fault.name == "garbage":
@@ -443,12 +458,23 @@ async def complete(request: web.Request, chat: bool) -> web.StreamResponse:
     return web.json_response(payload, headers=headers)
 
 
+async def counted(request: web.Request, chat: bool) -> web.StreamResponse:
+    """`complete`, counting the requests handled at once (what a client really keeps in flight)."""
+    state = request.app[STATE]
+    state.active += 1
+    state.peak_active = max(state.peak_active, state.active)
+    try:
+        return await complete(request, chat)
+    finally:
+        state.active -= 1
+
+
 async def completions(request: web.Request) -> web.StreamResponse:
-    return await complete(request, chat=False)
+    return await counted(request, chat=False)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await complete(request, chat=True)
+    return await counted(request, chat=True)
 
 
 def make_app(
@@ -529,6 +555,14 @@ class SimulatorServer:
     def stats(self) -> dict[str, int]:
         """Requests per status, e.g. {"200": 12, "429": 2, "dropped": 1}."""
         return self._recorder.stats()
+
+    def peak_concurrency(self) -> int:
+        """The most completion requests the server was handling at once."""
+        return self._app[STATE].peak_active if self._app is not None else 0
+
+    def busy_seconds(self) -> float:
+        """Seconds the server's slots spent writing answers (counted only when `SimulatorConfig.slots` is set)."""
+        return self._app[STATE].busy_s if self._app is not None else 0.0
 
     def end_hangs(self) -> None:
         """Make the requests hanging now (an injected `hang`) answer at once, as if their hang had elapsed."""

@@ -29,6 +29,7 @@ from pipeline.core.records import TeacherResponse
 from pipeline.teacher.cache import ResponseCache, request_key
 from pipeline.teacher.config import TeacherConfig
 from pipeline.teacher.ratelimit import RateLimiter
+from pipeline.teacher.window import AdaptiveWindow
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class Teacher:
         api_key: str,
         cache: ResponseCache | None = None,
         http_client: httpx.AsyncClient | None = None,
+        max_in_flight: int = 1,
     ) -> None:
         self.config = config
         self.cache = cache
@@ -110,6 +112,9 @@ class Teacher:
         self.in_flight = 0
         self.retries = 0
         self.malformed = 0  # HTTP 200 answers that were no completion, each retried
+        self.timeouts = 0  # requests that got no answer within the timeout, each retried
+        # How many requests a driver keeps in flight: shrinks on overload, grows back while answers come in time
+        self.window = AdaptiveWindow(max_in_flight, slow_s=config.request_timeout_s / 2)
         self.redact = Redactor(api_key)
         self._reached = False  # True once the server answered anything: a connection failure is then transient
         self._jitter = random.Random()  # timing only; never affects which data is made
@@ -152,6 +157,7 @@ class Teacher:
             try:
                 response = await self._call({**body, "max_tokens": max_tokens})
                 self._reached = True
+                self.window.answered(response.latency_s)
                 self.limiter.settle(estimate, response.prompt_tokens + response.completion_tokens)
                 return response
             except MalformedAnswerError as error:
@@ -181,6 +187,7 @@ class Teacher:
                 ) from None
             except openai.RateLimitError as error:
                 self._reached = True
+                self.window.overloaded()
                 retry_after = parse_duration(error.response.headers.get("retry-after"))
                 wait = retry_after if retry_after is not None else self._backoff(attempt)
                 self.limiter.pause(wait)
@@ -191,6 +198,9 @@ class Teacher:
                         f"cannot reach the teacher at {config.base_url} ({_cause(error)}): check --base-url "
                         "(or OPENAI_BASE_URL) and that the server is running"
                     ) from None
+                if isinstance(error, openai.APITimeoutError) or getattr(error, "status_code", None) == 503:
+                    self.timeouts += isinstance(error, openai.APITimeoutError)
+                    self.window.overloaded()
                 wait, what = self._backoff(attempt), _describe(error, config.request_timeout_s)
             except openai.APIStatusError as error:
                 self._reached = True
