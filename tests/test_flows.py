@@ -245,3 +245,49 @@ def test_batch_tasks_on_a_dask_cluster_give_the_same_run(prefect_server, teacher
     )
     assert on_threads["kept"] == on_dask["kept"] == 40
     assert (tmp_path / "dask" / "kept.jsonl").read_bytes() == (tmp_path / "threads" / "kept.jsonl").read_bytes()
+
+
+def test_a_key_the_teacher_echoes_never_reaches_prefects_database(
+    prefect_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flow fails on a server that quotes the Authorization header in its 400: Prefect stores the failure in
+    flow and task states, logs and events; the key must be in none of them (it is redacted where it is raised)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
+
+    secret = "sk-proj-ECHOED-INTO-PREFECT-0123456789abcdef"
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            message = f"bad header Authorization: {self.headers.get('Authorization')}"
+            body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    echo = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    Thread(target=echo.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    params = GenerateParams(output_dir=str(tmp_path / "run"), base_url=f"http://127.0.0.1:{echo.server_address[1]}/v1",
+                            model="m", use_cache=False, num_instructions=5)  # fmt: skip
+    try:
+        state = generate_instructions(params, return_state=True)
+    finally:
+        echo.shutdown()
+        echo.server_close()
+    assert state.is_failed() and "[redacted]" in str(state.message) + repr(state.data)
+    from prefect.logging.handlers import APILogHandler
+
+    asyncio.run(APILogHandler.aflush())
+    database = Path(PREFECT_API_DATABASE_CONNECTION_URL.value().split("///", 1)[1])
+    stored = [path for path in database.parent.glob(f"{database.name}*") if path.is_file()]
+    assert any(b"Bearer [redacted]" in path.read_bytes() for path in stored)  # the failure was stored, redacted
+    assert all(secret.encode() not in path.read_bytes() for path in stored)

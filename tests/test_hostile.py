@@ -122,7 +122,7 @@ def test_dataset_refuses_a_run_folder_another_process_writes(server: SimulatorSe
 
 
 class ScriptedServer:
-    """An HTTP server on 127.0.0.1 whose every POST is answered by `answer(headers) -> (status, type, body)`, or
+    """An HTTP server on 127.0.0.1 whose every POST is answered by `answer(headers, json) -> (status, type, body)`, or
     never answered when `answer` is None (until the server stops)."""
 
     def __init__(self, answer=None) -> None:
@@ -133,11 +133,11 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
                 if answer is None:
                     stopping.wait()
                     return
-                status, content_type, body = answer(self.headers)
+                status, content_type, body = answer(self.headers, request)
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -169,7 +169,7 @@ SECRET = "sk-proj-ECHOED-KEY-must-not-leak-0123456789"
 def echo(status: int, content_type: str = "application/json"):
     """A server that quotes the Authorization header it got in its error message, as some proxies do."""
 
-    def answer(headers) -> tuple[int, str, str]:
+    def answer(headers, request) -> tuple[int, str, str]:
         quoted = f"Invalid header Authorization: {headers.get('Authorization')} (key {SECRET})"
         if content_type == "text/html":
             return status, content_type, f"<html><body>{quoted}</body></html>"
@@ -570,3 +570,37 @@ def test_a_one_slot_server_is_kept_busy_without_timeouts_and_a_large_one_gets_th
         assert result.exit_code == 0, result.output
         # The window reaches 16; the server sees nearly all of them at once even when this machine is loaded.
         assert large.peak_concurrency() >= 12
+
+
+# 9. Smaller items
+
+
+def test_a_context_overflow_is_remembered_for_the_run_its_cache_key_and_its_manifest(tmp_path: Path) -> None:
+    """A server whose context fits answers of at most 1,000 tokens: the run asks for 768 after two overflows on its
+    first request, never again more, and a second run with the same cache pays for nothing."""
+    asked: list[int] = []
+
+    def answer(headers, request) -> tuple[int, str, str]:
+        asked.append(request["max_tokens"])
+        if request["max_tokens"] > 1000:
+            error = {"message": "This model's maximum context length is 2048 tokens.", "type": "invalid_request_error",
+                     "param": "max_tokens", "code": "context_length_exceeded"}  # fmt: skip
+            return 400, "application/json", json.dumps({"error": error})
+        text = "\n".join(f"{n}. Instruction: Name a colour number {n}.\n{n}. Input:\n<noinput>\n{n}. Output:\nBlue"
+                         for n in range(4, 8))  # fmt: skip
+        message = {"role": "assistant", "content": f"4. Instruction:{text[len('4. Instruction:') :]}"}
+        usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+        return 200, "application/json", json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage})  # fmt: skip
+
+    cache = tmp_path / "cache.sqlite"
+    with ScriptedServer(answer) as server:
+        for run in ("a", "b"):
+            result = invoke("generate", "-n", "1000", "--max-requests", "5", "-o", str(tmp_path / run), "--base-url",
+                            server.base_url, "--model", "m", "--cache-path", str(cache), "--no-progress")  # fmt: skip
+            assert result.exit_code == 0, result.output
+    # Run a: two overflows, then 768 for every request. Run b (a new folder, the same cache) overflows the same way
+    # (errors, not paid), then finds every answer in the cache under the 768-token key: no answer is asked again.
+    assert asked == [3072, 1536, 768, 768, 768, 768, 768, 3072, 1536]
+    for run in ("a", "b"):
+        assert json.loads((tmp_path / run / "manifest.json").read_text())["teacher_context_max_tokens"] == 768

@@ -132,7 +132,11 @@ def build_dataset(
     if not Path(run_dir).is_dir():
         return _build(run_dir, validation_size, seed, license_id)  # read_run says what is wrong; nothing to lock
     with FolderLock(Path(run_dir) / LOCK, "run folder"):
-        return _build(run_dir, validation_size, seed, license_id)
+        try:
+            return _build(run_dir, validation_size, seed, license_id)
+        except BaseException:  # a full disk or an interrupt: the old dataset stays, no half-built copy beside it
+            shutil.rmtree(Path(run_dir) / f".{DATASET_DIR}.partial", ignore_errors=True)
+            raise
 
 
 def _build(run_dir: str | Path, validation_size: float, seed: int, license_id: str) -> DatasetSummary:

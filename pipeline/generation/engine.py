@@ -119,6 +119,17 @@ class Engine:
         self.store.journal_response(record)
         self._take(record, new=True)
 
+    @property
+    def context_max_tokens(self) -> int | None:
+        """The max_tokens the teacher's context forced on this run in an earlier session (None: none forced)."""
+        return self.store.context_max_tokens
+
+    def note_context_max_tokens(self, max_tokens: int | None) -> None:
+        """The teacher's context only fits answers of `max_tokens` tokens: recorded in the manifest for later
+        sessions (each answer's own length is in the journal)."""
+        if max_tokens is not None and max_tokens != self.store.context_max_tokens:
+            self.store.note_context_max_tokens(max_tokens)
+
     def add_retries(self, retries: int, malformed: int = 0) -> None:
         """Count the teacher's retries, and the malformed answers among their causes, in this session's stats."""
         self.stats.retries += retries

@@ -49,6 +49,7 @@ async def _slide(engine: Engine, teacher: Teacher, seeds: Sequence[SeedTask], ba
             if isinstance(result, TeacherResponse):
                 engine.receive(index, result)
         engine.add_retries(teacher.retries, teacher.malformed)
+        engine.note_context_max_tokens(teacher.context_max_tokens)
 
 
 def _postfix(stats: GenerateStats, teacher: Teacher) -> dict[str, str]:
@@ -81,6 +82,7 @@ def generate(
 
     async def main() -> None:
         teacher = Teacher(teacher_config, api_key, cache=cache, max_in_flight=config.max_concurrency)
+        teacher.context_max_tokens = engine.context_max_tokens  # an earlier session found the context too short
         bar = tqdm(total=config.num_instructions, unit="example", desc="kept", disable=not progress,
                    dynamic_ncols=True)  # fmt: skip
         try:

@@ -25,6 +25,8 @@ from pipeline.core.runfiles import CHECKPOINT, KEPT, LOCK, MANIFEST, PARTS, REJE
 
 log = logging.getLogger(__name__)
 
+CONTEXT_MAX_TOKENS = "teacher_context_max_tokens"  # manifest field: max_tokens lowered to fit the teacher's context
+
 
 class RunStore:
     """Owns the files of one run folder."""
@@ -73,6 +75,8 @@ class RunStore:
                 "created_at": previous.get("created_at"),
                 "sessions": previous.get("sessions", 1) + 1,
             }
+            if CONTEXT_MAX_TOKENS in previous:  # the teacher's context forced a smaller max_tokens: still so
+                manifest[CONTEXT_MAX_TOKENS] = previous[CONTEXT_MAX_TOKENS]
         self._manifest = {**manifest, "identity": identity}
         if previous is None:  # a new run: the manifest marks the folder as a run folder from the start
             write_json_atomic(self.root / MANIFEST, self._manifest)
@@ -98,6 +102,16 @@ class RunStore:
             else:
                 os.truncate(path, checkpoint["bytes"][name])
             self._derived[name] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    @property
+    def context_max_tokens(self) -> int | None:
+        """The max_tokens the teacher's context length forced on this run, if it did."""
+        return self._manifest.get(CONTEXT_MAX_TOKENS)
+
+    def note_context_max_tokens(self, max_tokens: int) -> None:
+        """Record in the manifest that the teacher's context only fits answers of `max_tokens` tokens."""
+        self._manifest[CONTEXT_MAX_TOKENS] = max_tokens
+        write_json_atomic(self.root / MANIFEST, self._manifest)
 
     def iter_responses(self) -> Iterator[dict[str, Any]]:
         """Every journaled answer, streamed (a 52K run's journal is ~30 MB of JSON), each checked for its shape.

@@ -62,6 +62,10 @@ class Redactor:
         return _CREDENTIAL.sub(lambda match: match.group(1) + REDACTED, text)
 
 
+class _ContextTooShort(Exception):
+    """The request overflowed the teacher's context; `Teacher.context_max_tokens` was lowered for the run."""
+
+
 class MalformedAnswerError(Exception):
     """An HTTP 200 answer that is no completion: not JSON, an HTML page, `{}`, no choices, no text."""
 
@@ -123,8 +127,14 @@ class Teacher:
             api_key=api_key, base_url=config.base_url, timeout=timeout, max_retries=0, http_client=http_client
         )
 
+    # The max_tokens the server's context length forced on this run (None: the configured one fits); remembered, so
+    # one overflow is not paid again by every later request, and part of each request's cache key.
+    context_max_tokens: int | None = None
+
     def request_body(self, prompt: Prompt, stop: list[str], seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {**self.config.decoding(), "stop": stop, "n": 1, "seed": seed}
+        if self.context_max_tokens is not None:
+            body["max_tokens"] = self.context_max_tokens
         if self.config.api == "chat":
             body["messages"] = list(prompt.messages)
         else:
@@ -133,22 +143,26 @@ class Teacher:
 
     async def ask(self, prompt: Prompt, stop: list[str], seed: int | None = None, sample: int = 0) -> TeacherResponse:
         """The answer to one request, from the cache when it was paid for before."""
-        body = self.request_body(prompt, stop, seed)
-        key = request_key(body, sample)
-        if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            return TeacherResponse.from_dict(hit, cached=True)
-        self.in_flight += 1
-        try:
-            response = await self._send(body)
-        finally:
-            self.in_flight -= 1
+        while True:  # again after the context forced a smaller max_tokens: the cache may hold that answer
+            body = self.request_body(prompt, stop, seed)
+            key = request_key(body, sample)
+            if self.cache is not None and (hit := self.cache.get(key)) is not None:
+                return TeacherResponse.from_dict(hit, cached=True)
+            self.in_flight += 1
+            try:
+                response = await self._send(body)
+                break
+            except _ContextTooShort:
+                continue
+            finally:
+                self.in_flight -= 1
         if self.cache is not None:
             self.cache.put(key, {**response.to_dict(), "cached": False})
         return response
 
     async def _send(self, body: dict[str, Any]) -> TeacherResponse:
         config = self.config
-        max_tokens = config.max_tokens
+        max_tokens = body["max_tokens"]
         estimate = len(body.get("prompt") or str(body.get("messages"))) // 4 + max_tokens
         what = ""
         for attempt in range(config.max_retries + 1):
@@ -167,8 +181,13 @@ class Teacher:
             except openai.BadRequestError as error:
                 self._reached = True
                 if error.code == "context_length_exceeded" and max_tokens > 256:
-                    max_tokens //= 2  # the prompt plus max_tokens overflow the context: ask for less
-                    wait, what = 0.0, f"context length exceeded; asking for max_tokens={max_tokens}"
+                    # The prompt plus max_tokens overflow the context: the run asks for half from now on (unless
+                    # another request already lowered it further), and this request goes again through the cache.
+                    if self.context_max_tokens is None or max_tokens <= self.context_max_tokens:
+                        self.context_max_tokens = max_tokens // 2
+                        log.warning("the teacher's context is too short for max_tokens=%d: this run asks for %d",
+                                    max_tokens, self.context_max_tokens)  # fmt: skip
+                    raise _ContextTooShort from None
                 else:
                     raise self._error(f"the teacher rejected the request (400): {_message(error)}") from None
             except openai.AuthenticationError:
