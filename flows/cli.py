@@ -374,6 +374,7 @@ def dedup(
 @option(TrainConfig, "lora_target_modules")
 @option(TrainConfig, "merge", "--merge/--no-merge")
 @option(TrainConfig, "eval_samples")
+@option(TrainConfig, "eval_records")
 @option(TrainConfig, "max_new_tokens")
 @option(TrainConfig, "seed")
 @option(TrainConfig, "threads")

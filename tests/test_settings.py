@@ -73,6 +73,7 @@ SHARED = [
     (TrainConfig, "lora_target_modules", "train.lora_target_modules", ""),
     (TrainConfig, "merge", "train.merge", ""),
     (TrainConfig, "eval_samples", "train.eval_samples run.eval_samples", "FinetuneParams"),
+    (TrainConfig, "eval_records", "train.eval_records", ""),
     (TrainConfig, "max_new_tokens", "train.max_new_tokens", ""),
     (TrainConfig, "seed", "train.seed", ""),
     (TrainConfig, "threads", "train.threads", ""),

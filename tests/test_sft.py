@@ -392,10 +392,18 @@ def test_cli_train(tiny_model: Path, alpaca_json: Path, tmp_path: Path) -> None:
         "1",
         "--eval-samples",
         "1",
+        "--eval-records",
+        "1",
         "--merge",
+        "--config",
+        str(tmp_path / "half-held-out.yaml"),
     ]
+    (tmp_path / "half-held-out.yaml").write_text("validation_fraction: 0.5\n")  # more than one validation record
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+    validation = json.loads((out / "eval.json").read_text())["validation"]
+    assert validation["evaluated_records"] == 1 < validation["records"]  # the loss is measured on a capped subset
+    assert "loss measured on the first 1" in result.output
     assert f"Model: {out}" in result.output and f"Merged model: {out / 'merged'}" in result.output
     assert "| base |" in result.output and (out / "eval.json").is_file()
     bad = CliRunner().invoke(main, ["train", str(tmp_path / "none"), "--base-model", str(tiny_model), "-o", str(out)])

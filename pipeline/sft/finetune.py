@@ -149,6 +149,7 @@ def _train(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool
         },
         "validation": {
             "records": len(data.validation),
+            "evaluated_records": len(data.validation[: config.eval_records]),
             "carved": data.validation_carved,
             "base_loss": baseline["base_loss"],
             "fine_tuned_loss": _finite(fine_tuned_loss),
@@ -241,7 +242,7 @@ def build_trainer(data: SftData, output_dir: Path, config: TrainConfig) -> tuple
         model=model,
         args=args,
         train_dataset=_pairs(data.train),
-        eval_dataset=_pairs(data.validation),
+        eval_dataset=_pairs(data.validation[: config.eval_records]),  # capped: evaluation can outlast training
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[_progress_logger()],
@@ -289,7 +290,7 @@ def _baseline(trainer: Any, output_dir: Path, samples: list[dict[str, str]], max
 def _hyperparameters(config: TrainConfig, args: Any) -> dict[str, Any]:
     """The settings that shaped the model, as resolved (learning rate, accumulation, precision)."""
     devices = int(os.environ.get("WORLD_SIZE", "1"))
-    skip = ("base_model", "eval_samples", "max_new_tokens", *NOT_IN_REQUEST)  # these do not shape the model
+    skip = ("base_model", "eval_samples", "eval_records", "max_new_tokens", *NOT_IN_REQUEST)  # do not shape the model
     hyper = {name: value for name, value in config.to_dict().items() if name not in skip}
     hyper.update(
         learning_rate=args.learning_rate,
