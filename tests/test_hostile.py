@@ -604,3 +604,25 @@ def test_a_context_overflow_is_remembered_for_the_run_its_cache_key_and_its_mani
     assert asked == [3072, 1536, 768, 768, 768, 768, 768, 3072, 1536]
     for run in ("a", "b"):
         assert json.loads((tmp_path / run / "manifest.json").read_text())["teacher_context_max_tokens"] == 768
+
+
+@pytest.mark.parametrize("limit", [3_000, 10_000, 25_000, 60_000])  # the write that fails lands in different files
+def test_a_full_disk_is_one_line_leaves_no_temporary_file_and_the_run_resumes(
+    server: SimulatorServer, reference_40: Path, tmp_path: Path, limit: int
+) -> None:
+    import resource
+    import signal
+
+    def small_disk() -> None:  # no file may grow past `limit` bytes: writes fail with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "flows.cli", *generate_args(server, out)]
+    full = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=WAIT_S,
+                          preexec_fn=small_disk)  # fmt: skip
+    assert full.returncode == 1, full.stderr
+    assert_one_line_error(full.stderr, "File too large", "nothing done so far is lost")
+    assert [path.name for path in out.iterdir() if path.suffix == ".tmp"] == []
+    assert invoke(*generate_args(server, out)).exit_code == 0
+    assert (out / "kept.jsonl").read_bytes() == (reference_40 / "kept.jsonl").read_bytes()

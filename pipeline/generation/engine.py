@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.core.errors import PipelineError
 from pipeline.core.records import SeedTask, TeacherResponse
 from pipeline.core.runfiles import CHECKPOINT, KEPT
 from pipeline.generation.config import GenerateConfig
@@ -53,6 +54,7 @@ class Engine:
         self.seeds = seeds
         require_price(self.prices, teacher.model, config.max_cost_usd)  # before the folder is touched
         self._in_flight: set[int] = set()  # requests a driver has in flight: their worst case is reserved
+        self._broken = False  # a write failed mid-answer: the state in memory is not what the files say
         self.store = RunStore(run_dir)
         manifest = build_manifest(config, teacher, Path(seed_path), seeds)
         checkpoint = self.store.open(manifest, run_identity(config, teacher, manifest["seed_tasks"]["sha256"]))
@@ -116,7 +118,11 @@ class Engine:
     def receive(self, request_index: int, response: TeacherResponse) -> None:
         """Journal an answer fetched in this process (durably, first) and count it."""
         record = {"request_index": request_index, **response.to_dict()}
-        self.store.journal_response(record)
+        try:
+            self.store.journal_response(record)
+        except BaseException:
+            self._broken = True  # the journal's torn line is cut at the next start; this state is not saved
+            raise
         self._take(record, new=True)
 
     @property
@@ -163,6 +169,15 @@ class Engine:
     def advance(self) -> GenerateStats:
         """Use the answers that arrived (batch parts included), in request order up to the first gap; then apply
         the stop rules. Returns the stats, whose `stopped` says whether the run is over."""
+        try:
+            return self._advance()
+        except PipelineError:
+            raise  # a stop rule (the teacher stalled), between answers: the state is whole
+        except BaseException:
+            self._broken = True  # a failed write (a full disk) or an interrupt mid-answer: do not checkpoint it
+            raise
+
+    def _advance(self) -> GenerateStats:
         for record in self.store.read_parts(self._part_offsets):
             self._take(record, new=True)
         stats, processor, config = self.stats, self.processor, self.config
@@ -249,9 +264,12 @@ class Engine:
         self._checkpointed = time.perf_counter()
 
     def close(self) -> None:
-        """Checkpoint, gather the batch parts into the journal, and write the final stats."""
+        """Checkpoint, gather the batch parts into the journal, and write the final stats; after a failed write, only
+        let go of the folder (the next start goes on from the last good checkpoint)."""
         self.stats.elapsed_s = time.perf_counter() - self._started
         try:
+            if self._broken:
+                return
             self.processor.checkpoint()
             if self.stats.stopped:  # no batch task of this run may still be writing a part
                 self.store.fold_parts()

@@ -33,7 +33,8 @@ def fetch_batch(
     indices: Sequence[int],
     cache: ResponseCache | None = None,
 ) -> dict[str, int]:
-    """Ask for requests `indices` (up to `config.max_concurrency` in flight), journaling each answer on arrival.
+    """Ask for requests `indices` (the teacher's adaptive window in flight, at most `config.max_concurrency`),
+    journaling each answer on arrival.
 
     The part is named after the first index, so a retried batch appends to its own part and skips what it already
     has. Returns counts for the engine: fetched, retries, malformed.
@@ -47,18 +48,25 @@ def fetch_batch(
     writer = PartWriter(run_dir, name)
 
     async def main() -> tuple[int, int]:
-        teacher = Teacher(teacher_config, api_key, cache=cache)
-        window = asyncio.Semaphore(config.max_concurrency)
+        teacher = Teacher(teacher_config, api_key, cache=cache, max_in_flight=config.max_concurrency)
 
         async def one(index: int) -> None:
-            async with window:
-                response = await fetch(teacher, config, seeds, index)
+            response = await fetch(teacher, config, seeds, index)
             writer.journal_response({"request_index": index, **response.to_dict()})
 
+        waiting, running = list(reversed(todo)), set()
         try:
-            await asyncio.gather(*(one(index) for index in todo))
+            while waiting or running:  # as many in flight as the teacher's adaptive window allows
+                while waiting and len(running) < teacher.window.allowed:
+                    running.add(asyncio.create_task(one(waiting.pop())))
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a request that failed for good fails the batch
             return teacher.retries, teacher.malformed
         finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
             await teacher.aclose()
 
     try:
