@@ -105,7 +105,7 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
             logger.info("No OPENAI_API_KEY or base URL: the built-in offline teacher answers at %s", endpoint.base_url)
         model = params.model or endpoint.model or default_of(TeacherConfig, "model")
         config, teacher = _configs(params, endpoint.base_url, model)
-        engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(None))
+        engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(params.prices))
         progress = create_progress_artifact(0.0, key="alpaca-generation-progress", description="Starting")
         try:
             while not (stats := engine.advance()).stopped:

@@ -16,6 +16,7 @@ from flows.settings import (
     DEMO_TRAINING,
     ENDPOINT_FALLBACK,
     OVERWRITE_HELP,
+    PRICES_HELP,
     PRIVATE_HELP,
     PROJECT_SEEDS,
     PUSH_TO_HUB_HELP,
@@ -154,12 +155,7 @@ def _given(settings: dict[str, Any]) -> dict[str, Any]:
 @RUN_FOLDER_OPTIONS
 @TEACHER_OPTIONS
 @GENERATION_OPTIONS
-@click.option(
-    "--prices",
-    type=click.Path(path_type=Path),
-    default=None,
-    help='JSON price table {"model": {"input": USD/1M tokens, "output": USD/1M tokens}}.',
-)
+@click.option("--prices", type=click.Path(path_type=Path), default=None, help=PRICES_HELP)
 @CACHE_PATH_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def generate(
@@ -431,6 +427,7 @@ def dataset(
 @RUN_FOLDER_OPTIONS
 @TEACHER_OPTIONS
 @GENERATION_OPTIONS
+@click.option("--prices", type=click.Path(), default=None, help=PRICES_HELP)
 @DATASET_OPTIONS
 @option(DatasetConfig, "seed", "--split-seed", "split_seed")
 @option(TrainConfig, "base_model", default=DEMO_TRAINING.base_model)

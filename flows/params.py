@@ -15,6 +15,7 @@ from flows.settings import (
     DEMO_TRAINING,
     ENDPOINT_FALLBACK,
     OVERWRITE_HELP,
+    PRICES_HELP,
     PRIVATE_HELP,
     PROJECT_SEEDS,
     PUSH_TO_HUB_HELP,
@@ -58,6 +59,7 @@ class GenerateParams(BaseModel):
     rpm: float | None = form_field(TeacherConfig, "rpm")
     tpm: float | None = form_field(TeacherConfig, "tpm")
     max_cost: float | None = form_field(GenerateConfig, "max_cost_usd")
+    prices: str | None = Field(None, description=f"{PRICES_HELP} Empty: the built-in table.")
     num_demonstrations: int = form_field(GenerateConfig, "num_demonstrations")
     tasks_per_request: int = form_field(GenerateConfig, "tasks_per_request")
     max_requests: int | None = form_field(GenerateConfig, "max_requests")

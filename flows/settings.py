@@ -25,6 +25,7 @@ RUN_DIR_HELP = "Run folder; an existing run there is continued."
 SEED_TASKS_HELP = "Seed tasks: self-instruct JSONL, Alpaca JSON list or JSONL."
 PROJECT_SEEDS = "the project's 175"
 ENDPOINT_FALLBACK = "OPENAI_BASE_URL, else OpenAI when OPENAI_API_KEY is set, else the built-in offline teacher"
+PRICES_HELP = 'JSON price table {"model": {"input": USD/1M tokens, "output": USD/1M tokens}}; --max-cost needs one.'
 PUSH_TO_HUB_HELP = "Also upload the dataset to this Hub dataset repo (needs HF_TOKEN)."
 PRIVATE_HELP = "Create the Hub dataset repo private."
 TRAIN_CONFIG_HELP = (

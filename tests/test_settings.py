@@ -100,6 +100,7 @@ OVERRIDES: dict[str, Any] = {
 FLOWS_SHARED = [
     ("generate.output_dir run.output_dir", "GenerateParams.output_dir"),
     ("generate.seed_tasks run.seed_tasks", "GenerateParams.seed_tasks"),
+    ("generate.prices run.prices", "GenerateParams.prices"),
     ("dataset.repo_id run.repo_id", "DatasetParams.push_to_hub"),
     ("dataset.private run.private", "DatasetParams.private"),
     ("train.config_path run.config_file", "FinetuneParams.config_file"),
@@ -107,7 +108,7 @@ FLOWS_SHARED = [
 ]
 # Options and fields of one side only.
 OWN = (
-    "generate.no_cache generate.prices generate.cache_path generate.no_progress run.no_cache run.skip_finetune "
+    "generate.no_cache generate.cache_path generate.no_progress run.no_cache run.skip_finetune "
     "run.dask_address train.output_dir dedup.output dedup.seed_tasks dedup.no_progress "
     "GenerateParams.batch_requests GenerateParams.parallel_batches GenerateParams.use_cache DatasetParams.run_dir "
     "FinetuneParams.dataset_path FinetuneParams.output_dir"
