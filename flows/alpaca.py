@@ -69,7 +69,9 @@ def _retry_can_fix(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_can_fix, cache_policy=NO_CACHE)
-def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list[int], share: int) -> dict[str, int]:
+def fetch_batch(
+    params: GenerateParams, base_url: str, model: str, indices: list[int], share: int
+) -> dict[str, int | None]:
     """Fetch one range of requests (many in flight) into its own journal part of the run folder, paced to
     1/`share` of the run's rpm and tpm budgets (`share`: the batch tasks of this round)."""
     from flows.endpoint import LOCAL_SERVER_KEY
@@ -120,6 +122,8 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
                            for batch in batches]  # fmt: skip
                 counts = [future.result() for future in futures]
                 engine.add_retries(sum(c["retries"] for c in counts), sum(c["malformed"] for c in counts))
+                if forced := [c["context_max_tokens"] for c in counts if c.get("context_max_tokens")]:
+                    engine.note_context_max_tokens(min(forced))
         finally:
             engine.close()
     _show_progress(progress, stats, params.num_instructions)

@@ -558,9 +558,9 @@ def test_a_one_slot_server_is_kept_busy_without_timeouts_and_a_large_one_gets_th
     tmp_path: Path,
 ) -> None:
     args = ["-n", "1000", "--max-requests", "24", "--concurrency", "16"]
-    with SimulatorServer(SimulatorConfig(seed=4, latency_s=0.1, slots=1)) as one_slot:
-        # A fixed window of 16 would queue 1.6 s of answers: past the 1 s timeout, retried and paid again.
-        result = invoke(*generate_args(one_slot, tmp_path / "one", *args, "--timeout", "1"))
+    with SimulatorServer(SimulatorConfig(seed=4, latency_s=0.15, slots=1)) as one_slot:
+        # A fixed window of 16 would queue 2.4 s of answers: past the 2 s timeout, retried and paid again.
+        result = invoke(*generate_args(one_slot, tmp_path / "one", *args, "--timeout", "2"))
         assert result.exit_code == 0, result.output
         assert one_slot.stats() == {"200": 24} and 2 <= one_slot.peak_concurrency() < 16
     stats = json.loads((tmp_path / "one" / "stats.json").read_text())

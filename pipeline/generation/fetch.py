@@ -32,22 +32,23 @@ def fetch_batch(
     run_dir: str | Path,
     indices: Sequence[int],
     cache: ResponseCache | None = None,
-) -> dict[str, int]:
+) -> dict[str, int | None]:
     """Ask for requests `indices` (the teacher's adaptive window in flight, at most `config.max_concurrency`),
     journaling each answer on arrival.
 
     The part is named after the first index, so a retried batch appends to its own part and skips what it already
-    has. Returns counts for the engine: fetched, retries, malformed.
+    has. Returns counts for the engine: fetched, retries, malformed, and the max_tokens the teacher's context forced
+    (context_max_tokens, None when none).
     """
     if not indices:
-        return {"fetched": 0, "retries": 0, "malformed": 0}
+        return {"fetched": 0, "retries": 0, "malformed": 0, "context_max_tokens": None}
     name = f"{indices[0]:09d}"
     part = Path(run_dir) / PARTS / f"part-{name}.jsonl"
     done = {record["request_index"] for record in read_jsonl(part, recover_tail=True)} if part.exists() else set()
     todo = [index for index in indices if index not in done]
     writer = PartWriter(run_dir, name)
 
-    async def main() -> tuple[int, int]:
+    async def main() -> tuple[int, int, int | None]:
         teacher = Teacher(teacher_config, api_key, cache=cache, max_in_flight=config.max_concurrency)
 
         async def one(index: int) -> None:
@@ -62,7 +63,7 @@ def fetch_batch(
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     task.result()  # a request that failed for good fails the batch
-            return teacher.retries, teacher.malformed
+            return teacher.retries, teacher.malformed, teacher.context_max_tokens
         finally:
             for task in running:
                 task.cancel()
@@ -70,7 +71,7 @@ def fetch_batch(
             await teacher.aclose()
 
     try:
-        retries, malformed = asyncio.run(main())
+        retries, malformed, context_max_tokens = asyncio.run(main())
     finally:
         writer.close()
-    return {"fetched": len(todo), "retries": retries, "malformed": malformed}
+    return {"fetched": len(todo), "retries": retries, "malformed": malformed, "context_max_tokens": context_max_tokens}
