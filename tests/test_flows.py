@@ -291,3 +291,13 @@ def test_a_key_the_teacher_echoes_never_reaches_prefects_database(
     stored = [path for path in database.parent.glob(f"{database.name}*") if path.is_file()]
     assert any(b"Bearer [redacted]" in path.read_bytes() for path in stored)  # the failure was stored, redacted
     assert all(secret.encode() not in path.read_bytes() for path in stored)
+
+
+def test_a_flow_run_keeps_to_its_budget(prefect_server, teacher_server, tmp_path: Path) -> None:
+    """Rounds of batch tasks reserve each request's worst case too: the flow stops before crossing --max-cost."""
+    prices = tmp_path / "prices.json"  # about $1.5 an answer, at most ~$3.2
+    prices.write_text(json.dumps({"simulated-teacher": {"input": 100.0, "output": 1000.0}}))
+    params = offline(teacher_server, tmp_path / "run", num_instructions=500, max_cost=10.0, prices=str(prices))
+    result = generate_instructions(params)
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    assert result["stopped"] == "max_cost" and stats["paid_requests"] >= 3 and stats["cost_usd"] <= 10.0
