@@ -30,7 +30,7 @@ def candidate_stream(size: int, seeds: list) -> list[str]:
     while len(stream) < size:
         prompt = prompt_for_request(seeds, 0, request)
         text, finish_reason = generate_answer(prompt.text, answer_rng(prompt.text, request, 0), DEFAULT_CONFIG, True)
-        items = parse_answer(text, finish_reason, prompt.first_index)
+        items = parse_answer(text, finish_reason)
         stream += [item.example.instruction for item in items if item.example]
         request += 1
     return stream[:size]

@@ -56,7 +56,7 @@ def processing_cost(pool_size: int, answers: int, root: Path) -> tuple[float, in
 
     while len(processor.index) < pool_size:  # fill the pool the way a run would
         prompt, response = answer(request)
-        for item in parse_answer(response.text, response.finish_reason, prompt.first_index):
+        for item in parse_answer(response.text, response.finish_reason):
             if item.example is not None:
                 processor.index.add_if_novel(item.example.instruction)
         request += 1

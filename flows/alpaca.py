@@ -8,6 +8,7 @@ where it stopped without paying for any answer twice.
 # No `from __future__ import annotations`: flow.serve() needs the real annotations of flow parameters.
 
 import json
+import logging
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -22,13 +23,26 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import TerminationSignal
+from prefect.futures import wait
 
-from flows.params import DatasetParams, FinetuneParams, GenerateParams, PipelineParams
-from flows.settings import default_of
+from flows.params import (
+    DatasetParams,
+    FinetuneParams,
+    GenerateParams,
+    JudgeParams,
+    PipelineParams,
+    ReanswerParams,
+    ReviewParams,
+)
+from flows.settings import default_of, under_outputs_root
 from pipeline.core.errors import PipelineError
 from pipeline.core.runfiles import STATS
 
 DATASET_ARTIFACT = "alpaca-dataset"  # the stable key consumers look up: Artifact.get("alpaca-dataset")
+MODEL_ARTIFACT = "alpaca-model"  # the latest model: Artifact.get("alpaca-model")
+EVAL_ARTIFACT = "alpaca-model-eval"
+PROGRESS_EVERY_S = 15.0  # how often the progress artifact moves while a round of batch tasks runs
 ARTIFACT_DESCRIPTION_LIMIT = 5000  # characters of the card shown in the artifact's description
 
 
@@ -93,19 +107,20 @@ def fetch_batch(
 @flow(name="generate-instructions")
 def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     """Bootstrap examples into params.output_dir: the engine says what to fetch, batch tasks fetch it in parallel."""
-    from flows.endpoint import resolve_endpoint
+    from flows.endpoint import resolve_endpoint, teacher_model
     from pipeline.generation.engine import Engine
     from pipeline.generation.seeds import load_seed_tasks
     from pipeline.teacher.config import TeacherConfig
     from pipeline.teacher.cost import load_prices
 
     logger = get_run_logger()
+    params = params.model_copy(update={"output_dir": under_outputs_root(params.output_dir)})
     seeds = load_seed_tasks(_seed_path(params))
     base_url = params.base_url or os.environ.get("OPENAI_BASE_URL")
     with resolve_endpoint(base_url, os.environ.get("OPENAI_API_KEY")) as endpoint:
         if endpoint.offline:
             logger.info("No OPENAI_API_KEY or base URL: the built-in offline teacher answers at %s", endpoint.base_url)
-        model = params.model or endpoint.model or default_of(TeacherConfig, "model")
+        model = teacher_model(endpoint, params.model, default_of(TeacherConfig, "model"))
         config, teacher = _configs(params, endpoint.base_url, model)
         engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(params.prices))
         progress = create_progress_artifact(0.0, key="alpaca-generation-progress", description="Starting")
@@ -120,16 +135,23 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
                 # The budgets are shared by the batches that run, not by parallel_batches of them.
                 futures = [fetch_batch.submit(params, endpoint.base_url, model, batch, len(batches))
                            for batch in batches]  # fmt: skip
+                while wait(futures, timeout=PROGRESS_EVERY_S).not_done:  # use answers as they come, and show it
+                    _show_progress(progress, engine.advance(), params.num_instructions)
                 counts = [future.result() for future in futures]
                 engine.add_retries(sum(c["retries"] for c in counts), sum(c["malformed"] for c in counts))
                 if forced := [c["context_max_tokens"] for c in counts if c.get("context_max_tokens")]:
                     engine.note_context_max_tokens(min(forced))
+        except (TerminationSignal, KeyboardInterrupt):
+            logger.warning("Cancelled: the answers journaled so far stay in %s; a run with the same parameters "
+                           "continues from there without paying for them again", params.output_dir)  # fmt: skip
+            logging.getLogger("pipeline").setLevel(logging.ERROR)  # requests cut off by the cancel: not news
+            raise
         finally:
             engine.close()
     _show_progress(progress, stats, params.num_instructions)
     _publish_stats(stats.to_dict(), params.output_dir)
     logger.info("kept %d of %d candidates into %s", stats.kept, stats.candidates, params.output_dir)
-    return {"run_dir": str(Path(params.output_dir).resolve()), "kept": stats.kept, "stopped": stats.stopped}
+    return {"run_dir": params.output_dir, "kept": stats.kept, "stopped": stats.stopped}
 
 
 def _show_progress(progress: Any, stats: Any, target: int) -> None:
@@ -151,11 +173,133 @@ def _publish_stats(summary: dict[str, Any], run_dir: str) -> None:
     create_table_artifact(rows, key="alpaca-generation-stats", description=f"Run folder `{Path(run_dir).resolve()}`")
 
 
+def _review_teacher(params: ReviewParams, base_url: str, model: str, share: int = 1) -> Any:
+    from pipeline.teacher.config import TeacherConfig
+
+    return TeacherConfig(
+        model=model, base_url=base_url, api=params.api, temperature=params.temperature,  # type: ignore[attr-defined]
+        max_tokens=params.max_tokens, rpm=params.rpm / share if params.rpm else None,  # type: ignore[attr-defined]
+        tpm=params.tpm / share if params.tpm else None,
+    )  # fmt: skip
+
+
+def _review_plan(params: ReviewParams, teacher: Any) -> Any:
+    if isinstance(params, JudgeParams):
+        from pipeline.review.judge import judge_plan
+
+        return judge_plan(params.run_dir, teacher, params.rubric, params.outputs, params.include_rejected)
+    from pipeline.review.reanswer import reanswer_plan
+
+    return reanswer_plan(params.run_dir, teacher)
+
+
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_can_fix, cache_policy=NO_CACHE)
+def review_batch(params: ReviewParams, base_url: str, model: str, keys: list[str], part: int, share: int,
+                 max_cost: float | None) -> dict[str, Any]:  # fmt: skip
+    """Ask the review requests `keys` into journal part `part`, paced to 1/`share` of the rpm and tpm budgets."""
+    from flows.endpoint import LOCAL_SERVER_KEY
+    from pipeline.review.job import parts_folder, run_requests
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
+    from pipeline.teacher.cost import load_prices
+
+    teacher = _review_teacher(params, base_url, model, share)
+    plan = _review_plan(params, teacher)
+    wanted = set(keys)
+    requests = [request for request in plan.requests if request.key in wanted]
+    journal = parts_folder(plan.journal) / f"part-{part:05d}.jsonl"
+    cache = ResponseCache(default_cache_path()) if params.use_cache else None
+    try:
+        api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_SERVER_KEY  # from the worker, never a parameter
+        stats = run_requests(plan.task, requests, teacher, api_key, journal, plan.record,
+                             concurrency=params.concurrency, max_cost=max_cost, prices=load_prices(None), cache=cache,
+                             progress=False)  # fmt: skip
+    finally:
+        if cache is not None:
+            cache.close()
+    return stats.to_dict()
+
+
+def _review_flow(params: ReviewParams) -> tuple[Any, Any]:
+    """Judge or re-answer a run folder in rounds of batch tasks; each key is asked once, whoever asks it."""
+    from flows.endpoint import resolve_endpoint, teacher_model
+    from pipeline.review.job import ReviewStats, journaled_keys, project
+    from pipeline.teacher.config import TeacherConfig
+    from pipeline.teacher.cost import load_prices
+
+    logger = get_run_logger()
+    params = params.model_copy(update={"run_dir": under_outputs_root(params.run_dir)})
+    prices = load_prices(None)
+    with resolve_endpoint(params.base_url or os.environ.get("OPENAI_BASE_URL"),
+                          os.environ.get("OPENAI_API_KEY")) as endpoint:  # fmt: skip
+        model = teacher_model(endpoint, params.model, default_of(TeacherConfig, "model"))
+        teacher = _review_teacher(params, endpoint.base_url, model)
+        plan = _review_plan(params, teacher)
+        if params.max_cost is not None and model not in prices:
+            raise PipelineError(f"max_cost needs a price for model {model!r}; this model has none in the price table")
+        done = journaled_keys(plan.journal)
+        todo = [request for request in plan.requests if request.key not in done]
+        stats = ReviewStats(plan.task, model, items=len(plan.requests), done_before=len(plan.requests) - len(todo))
+        stats.projection = project(todo, teacher, prices)
+        logger.info("%s of %s with %s: %d of %d to ask (%d journaled); at most %s tokens", plan.task,
+                    params.run_dir, model, len(todo), len(plan.requests), stats.done_before,
+                    f"{stats.projection['prompt_tokens'] + stats.projection['max_completion_tokens']:,}")  # fmt: skip
+        size, parallel = params.batch_requests, params.parallel_batches
+        batches = [[request.key for request in todo[i : i + size]] for i in range(0, len(todo), size)]
+        for first in range(0, len(batches), parallel):
+            round_batches = batches[first : first + parallel]
+            left = None if params.max_cost is None else max(0.0, params.max_cost - (stats.cost_usd or 0.0))
+            futures = [review_batch.submit(params, endpoint.base_url, model, keys, first + i, len(round_batches),
+                                           None if left is None else left / len(round_batches))
+                       for i, keys in enumerate(round_batches)]  # fmt: skip
+            for future in futures:
+                result = future.result()
+                for name in ("answered", "cache_hits", "paid_requests", "paid_prompt_tokens",
+                             "paid_completion_tokens", "retries"):  # fmt: skip
+                    setattr(stats, name, getattr(stats, name) + result[name])
+                if result["cost_usd"] is not None:
+                    stats.cost_usd = (stats.cost_usd or 0.0) + result["cost_usd"]
+                stats.stopped = stats.stopped or result["stopped"]
+            logger.info("%s: %d of %d answered", plan.task, stats.done_before + stats.answered, stats.items)
+            if stats.stopped:
+                logger.warning("Stopped at the max_cost budget; run again with a higher one to continue")
+                break
+    return stats, plan
+
+
+@flow(name="judge")
+def judge_flow(params: JudgeParams) -> dict[str, Any]:
+    """Score every kept example of params.run_dir 0-5 with an LLM judge; publish the scores' distribution."""
+    from pipeline.review.judge import judge_stats
+
+    stats, plan = _review_flow(params)
+    plan.finish(judge_stats, stats)
+    summary = json.loads(plan.journal.with_suffix(".stats.json").read_text(encoding="utf-8"))
+    rows = [{"score": label, "examples": count} for label, count in summary["distribution"].items()]
+    rows.append({"score": "unreadable", "examples": sum(summary["unreadable"].values())})
+    mean = f"{summary['mean_score']:.2f}" if summary["mean_score"] is not None else "n/a"
+    create_table_artifact(rows, key="alpaca-judge-scores", description=(
+        f"{plan.task} scores of {summary['judged']:,} kept examples by `{stats.model}` (mean {mean}) in "
+        f"`{plan.journal}`. Keep the best with the dataset's `min_score`."))  # fmt: skip
+    return {**stats.to_dict(), "journal": str(plan.journal), **summary}
+
+
+@flow(name="reanswer")
+def reanswer_flow(params: ReanswerParams) -> dict[str, Any]:
+    """New outputs for the kept instructions of params.run_dir from another teacher; the originals are kept."""
+    from pipeline.review.reanswer import reanswer_stats
+
+    stats, plan = _review_flow(params)
+    plan.finish(reanswer_stats, stats)
+    summary = reanswer_stats(plan.journal)
+    return {**stats.to_dict(), "journal": str(plan.journal), **summary}
+
+
 @task(cache_policy=NO_CACHE)
 def build_dataset_task(params: DatasetParams) -> dict[str, Any]:
     from pipeline.dataset.build import build_dataset
 
-    summary = build_dataset(params.run_dir, params.validation_size, params.seed, params.license)
+    summary = build_dataset(params.run_dir, params.validation_size, params.seed, params.license, params.min_score,
+                            params.unjudged, params.outputs, params.rubric)  # fmt: skip
     return {name: str(value) if isinstance(value, Path) else value for name, value in asdict(summary).items()}
 
 
@@ -171,6 +315,7 @@ def build_dataset_flow(params: DatasetParams) -> dict[str, Any]:
     """Build the dataset of a run folder and publish it as the `alpaca-dataset` artifact."""
     from pipeline.dataset.report import inline_figures
 
+    params = params.model_copy(update={"run_dir": under_outputs_root(params.run_dir)})
     summary = build_dataset_task(params)
     stats = json.loads((Path(params.run_dir) / STATS).read_text(encoding="utf-8"))
     report = Path(summary["report"])
@@ -221,28 +366,95 @@ def latest_dataset() -> dict[str, Any]:
 
 
 @task(cache_policy=NO_CACHE)  # no retries: a failed fine-tune is looked at, not repeated blindly
-def train_task(dataset: str, output_dir: str, params: FinetuneParams) -> dict[str, Any]:
-    from flows.params import TRAINING_FIELDS
-    from pipeline.sft.finetune import load_train_config, train
+def train_task(dataset: str, params: FinetuneParams) -> dict[str, Any]:
+    """Train into params.output_dir, or into a new version of `models/` beside the dataset when it is empty."""
+    from pipeline.sft.finetune import load_train_config, train, train_version
 
-    overrides = {name: getattr(params, name) for name in TRAINING_FIELDS}  # empty ones leave the file's value
-    config = load_train_config(params.config_file, overrides)
-    result = train(dataset, output_dir, config, overwrite=params.overwrite)
-    return {"output_dir": str(result.output_dir), "card": str(result.card), "eval_md": str(result.eval_md),
-            "report": result.report}  # fmt: skip
+    config = load_train_config(params.config_file, params.training_overrides())
+    if params.output_dir:
+        result = train(dataset, params.output_dir, config, overwrite=params.overwrite)
+    else:
+        result = train_version(dataset, Path(dataset).parent / "models", config, keep=params.keep_models)
+    return {"output_dir": str(result.output_dir), "merged_dir": str(result.merged_dir) if result.merged_dir else None,
+            "version": result.version, "card": str(result.card), "eval_md": str(result.eval_md),
+            "reused": result.reused, "report": result.report}  # fmt: skip
 
 
 @flow(name="finetune")
 def finetune(params: FinetuneParams) -> dict[str, Any]:
-    """Fine-tune on params.dataset_path, or on the latest published dataset when none is given."""
-    dataset = str(Path(params.dataset_path or latest_dataset()["dataset_dir"]).resolve())
-    output_dir = str(Path(params.output_dir).resolve()) if params.output_dir else str(Path(dataset).parent / "model")
-    result = train_task(dataset, output_dir, params)
-    create_markdown_artifact(
-        Path(result["eval_md"]).read_text(encoding="utf-8"), key="alpaca-model-eval",
+    """Fine-tune on params.dataset_path, or on the latest published dataset when none is given; publish the model
+    as the `alpaca-model` artifact and its evaluation as `alpaca-model-eval`."""
+    dataset = under_outputs_root(params.dataset_path) or str(Path(latest_dataset()["dataset_dir"]).resolve())
+    params = params.model_copy(update={"output_dir": under_outputs_root(params.output_dir)})
+    result = train_task(dataset, params)
+    if result["reused"]:
+        get_run_logger().info("%s already holds this model of this dataset: nothing to train", result["output_dir"])
+    _publish_model(result)
+    if params.evaluate_examples:
+        result["evaluation"] = evaluate_task(result["output_dir"], params.evaluate_examples)
+        report_md = Path(result["output_dir"]) / "winrate" / "report.md"
+        description = f"Win rate of `{result['output_dir']}` against its base model"
+        create_markdown_artifact(report_md.read_text(encoding="utf-8"), key="alpaca-model-winrate",
+                                 description=description)  # fmt: skip
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def evaluate_task(model_dir: str, examples: int) -> dict[str, Any]:
+    """The model's pairwise win rate against its base model, judged by the teacher endpoint, into `winrate/`."""
+    from flows.endpoint import resolve_endpoint, teacher_model
+    from pipeline.sft.evaluate import evaluate
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
+    from pipeline.teacher.config import TeacherConfig
+
+    cache = ResponseCache(default_cache_path())
+    try:
+        with resolve_endpoint(os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY")) as endpoint:
+            model = teacher_model(endpoint, None, default_of(TeacherConfig, "model"))
+            judge = TeacherConfig(model=model, base_url=endpoint.base_url, temperature=0.0, max_tokens=256)
+            return evaluate(model_dir, Path(model_dir) / "winrate", judge, endpoint.api_key,
+                            max_examples=examples, cache=cache, progress=False)  # fmt: skip
+    finally:
+        cache.close()
+
+
+def _publish_model(result: dict[str, Any]) -> None:
+    """The model as a table artifact (absolute paths, the dataset it learned, losses) and its evaluation."""
+    report = result["report"]
+    eval_link = create_markdown_artifact(
+        Path(result["eval_md"]).read_text(encoding="utf-8"), key=EVAL_ARTIFACT,
         description=f"Model in `{result['output_dir']}`",
     )  # fmt: skip
-    return result
+    record = {
+        "model_dir": result["output_dir"], "merged_dir": result["merged_dir"], "version": result["version"],
+        "base_model": report["base_model"], "method": report["method"], "dataset": report["dataset"],
+        "dataset_card": report["dataset_card"], "train_records": report["train"]["records"],
+        "steps": report["train"]["steps"], "base_loss": report["validation"]["base_loss"],
+        "fine_tuned_loss": report["validation"]["fine_tuned_loss"], "eval_md": result["eval_md"],
+        "card": result["card"],
+    }  # fmt: skip
+    load = result["merged_dir"] or result["output_dir"]
+    description = (
+        f"Model `{result['output_dir']}` ({report['method']} of {report['base_model']} on "
+        f"{report['train']['records']:,} examples of `{report['dataset']}`); validation loss "
+        f"{_loss(report['validation']['base_loss'])} before, {_loss(report['validation']['fine_tuned_loss'])} after. "
+        f"Evaluation: {_artifact_link(EVAL_ARTIFACT, eval_link)} and `{result['eval_md']}`. "
+        f'Load: `AutoModelForCausalLM.from_pretrained("{load}")`'
+        + ("" if result["merged_dir"] else " (a PEFT adapter: AutoPeftModelForCausalLM)")
+    )
+    create_table_artifact([record], key=MODEL_ARTIFACT, description=description)
+
+
+def _artifact_link(key: str, artifact_id: Any) -> str:
+    """A markdown link to an artifact in the Prefect UI, or its key when there is no UI (a temporary Prefect)."""
+    from prefect.settings import get_current_settings
+
+    ui = get_current_settings().ui_url
+    return f"[`{key}`]({ui}/artifacts/artifact/{artifact_id})" if ui else f"the `{key}` artifact"
+
+
+def _loss(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _generation_flow() -> Any:
@@ -258,10 +470,21 @@ def _generation_flow() -> Any:
 
 @flow(name="alpaca-pipeline")
 def alpaca_pipeline(params: PipelineParams) -> dict[str, Any]:
-    """Generate, build the dataset, then fine-tune (unless params.finetune is empty)."""
+    """Generate, re-answer and judge (when asked), build the dataset, then fine-tune (unless params.finetune is
+    empty)."""
     generated = _generation_flow()(params.generate)
-    dataset = build_dataset_flow(params.dataset.model_copy(update={"run_dir": params.generate.output_dir}))
-    result: dict[str, Any] = {"generate": generated, "dataset": dataset}
+    result: dict[str, Any] = {"generate": generated}
+    dataset_params = params.dataset.model_copy(update={"run_dir": generated["run_dir"]})
+    if params.reanswer is not None:
+        result["reanswer"] = reanswer_flow(params.reanswer.model_copy(update={"run_dir": generated["run_dir"]}))
+        dataset_params = dataset_params.model_copy(update={"outputs": "reanswered"})
+    if params.judge is not None:
+        outputs = "reanswered" if params.reanswer is not None else params.judge.outputs
+        judge = params.judge.model_copy(update={"run_dir": generated["run_dir"], "outputs": outputs})
+        result["judge"] = judge_flow(judge)
+        dataset_params = dataset_params.model_copy(update={"rubric": judge.rubric})
+    dataset = build_dataset_flow(dataset_params)
+    result["dataset"] = dataset
     if params.finetune is not None:
         result["finetune"] = finetune(params.finetune.model_copy(update={"dataset_path": dataset["dataset_dir"]}))
     return result

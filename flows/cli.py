@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -15,12 +16,14 @@ from click.core import ParameterSource
 from flows.settings import (
     DEMO_TRAINING,
     ENDPOINT_FALLBACK,
+    OUTPUTS_ROOT_HELP,
     OVERWRITE_HELP,
     PRICES_HELP,
     PRIVATE_HELP,
     PROJECT_SEEDS,
     PUSH_TO_HUB_HELP,
     RUN_DIR_HELP,
+    SCHEDULED_MAX_COST,
     SEED_TASKS_HELP,
     TRAIN_CONFIG_HELP,
     FiniteFloat,
@@ -171,7 +174,7 @@ def generate(
     With neither OPENAI_API_KEY nor --base-url set, a built-in offline teacher answers. Running the same
     command on the same --output-dir continues an interrupted run without paying for any answer twice.
     """
-    from flows.endpoint import resolve_endpoint
+    from flows.endpoint import resolve_endpoint, teacher_model
     from pipeline.generation.generate import generate as run_generate
     from pipeline.generation.provenance import project_cost
     from pipeline.generation.seeds import default_seed_path, load_seed_tasks
@@ -200,14 +203,14 @@ def generate(
                            f"{endpoint.base_url}", err=True)  # fmt: skip
             try:
                 teacher = TeacherConfig(
-                    model=model or endpoint.model or default_of(TeacherConfig, "model"), base_url=endpoint.base_url,
-                    api=api, temperature=temperature, top_p=top_p, max_tokens=max_tokens, timeout_s=timeout_s,
-                    rpm=rpm, tpm=tpm,
+                    model=teacher_model(endpoint, model, default_of(TeacherConfig, "model")),
+                    base_url=endpoint.base_url, api=api, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                    timeout_s=timeout_s, rpm=rpm, tpm=tpm,
                 )  # fmt: skip
             except ValueError as error:
                 raise click.UsageError(str(error)) from None
             forecast = project_cost(config, teacher, seeds, price_table)
-            dollars = f"~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else "no price known"
+            dollars = f"~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else "unpriced"
             click.echo(f"Generating {num_instructions} examples with {teacher.model} from {len(seeds)} seed tasks "
                        f"into {run_dir}. Projected: ~{forecast['requests']:,} requests, ~{forecast['tokens']:,} "
                        f"tokens, {dollars}.", err=True)  # fmt: skip
@@ -231,8 +234,156 @@ def generate(
         click.echo(f"Stopped at the --max-cost budget of ${max_cost}: run again with a higher --max-cost to continue.")
     elif stats.stopped == "max_requests":
         click.echo(f"Stopped at --max-requests {max_requests} before the target: raise it and run again to continue.")
+    if not stats.finished and stats.projected:  # the up-front forecast assumed a yield; this one saw it
+        forecast = stats.projected
+        dollars = f", ~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else ""
+        click.echo(f"At this run's yield the target needs ~{forecast['requests']:,} requests in all, "
+                   f"~{forecast['tokens']:,} tokens{dollars}.")  # fmt: skip
     click.echo(f"Run folder: {run_dir.resolve()}")
     click.echo(f"Kept examples: {(run_dir / KEPT).resolve()}")
+
+
+def _review_options(temperature: float, max_tokens: int) -> Callable[[Any], Any]:
+    """The teacher, budget and cache options of judge and reanswer, with the task's own sampling defaults."""
+    return _options(
+        option(TeacherConfig, "model", default=None),
+        option(TeacherConfig, "base_url", envvar="OPENAI_BASE_URL", default=None, unset=ENDPOINT_FALLBACK),
+        option(TeacherConfig, "api"),
+        option(TeacherConfig, "temperature", default=temperature),
+        option(TeacherConfig, "max_tokens", default=max_tokens),
+        option(GenerateConfig, "max_concurrency", "--concurrency", "concurrency"),
+        option(TeacherConfig, "rpm"),
+        option(TeacherConfig, "tpm"),
+        option(GenerateConfig, "max_cost_usd", "--max-cost", "max_cost"),
+        click.option("--prices", type=click.Path(path_type=Path), default=None,
+                     help='JSON price table {"model": {"input": USD/1M tokens, "output": USD/1M tokens}}.'),
+        CACHE_PATH_OPTION,
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache."),
+        click.option("--no-progress", is_flag=True, help="Hide the progress bar."),
+    )  # fmt: skip
+
+
+def _review(task: str, run_dir: Path, settings: dict[str, Any], work: Callable[..., Any]) -> Any:
+    """Resolve the endpoint, teacher, prices and cache of a review command, say what it will cost, and run it."""
+    from flows.endpoint import resolve_endpoint, teacher_model
+    from pipeline.teacher.cache import ResponseCache, default_cache_path
+    from pipeline.teacher.cost import load_prices
+
+    if not run_dir.is_dir():
+        raise click.UsageError(f"{run_dir} is not a folder: pass a {'model' if task == 'evaluate' else 'run'} folder")
+    prices = load_prices(settings["prices"])
+    cache = None if settings["no_cache"] else ResponseCache(settings["cache_path"] or default_cache_path())
+    try:
+        with resolve_endpoint(settings["base_url"], os.environ.get("OPENAI_API_KEY")) as endpoint:
+            if endpoint.offline:
+                click.echo(f"No OPENAI_API_KEY or --base-url: the built-in offline teacher {task}s at "
+                           f"{endpoint.base_url}", err=True)  # fmt: skip
+            teacher = TeacherConfig(
+                model=teacher_model(endpoint, settings["model"], default_of(TeacherConfig, "model")),
+                base_url=endpoint.base_url, api=settings["api"], temperature=settings["temperature"],
+                max_tokens=settings["max_tokens"], rpm=settings["rpm"], tpm=settings["tpm"],
+            )  # fmt: skip
+            return work(teacher, endpoint.api_key, concurrency=settings["concurrency"],
+                        max_cost=settings["max_cost"], prices=prices, cache=cache,
+                        progress=not settings["no_progress"])  # fmt: skip
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _report_review(stats: Any) -> None:
+    projection = stats.projection
+    dollars = f"${stats.cost_usd:.4f}" if stats.cost_usd is not None else "unpriced model"
+    click.echo(f"{stats.task} with {stats.model}: {stats.answered} answered this session ({stats.cache_hits} from "
+               f"cache), {stats.done_before} already journaled, of {stats.items}; "
+               f"{stats.paid_prompt_tokens + stats.paid_completion_tokens:,} tokens paid, {dollars} "
+               f"(projected at most {projection['requests']:,} requests, "
+               f"{projection['prompt_tokens'] + projection['max_completion_tokens']:,} tokens).")  # fmt: skip
+    if stats.stopped == "max_cost":
+        click.echo("Stopped before a request that could cross --max-cost: run again with a higher one to continue.")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--rubric", type=click.Choice(["accuracy", "helpfulness", "relevance"]), default="accuracy",
+              show_default=True, help="What the judge rates (AlpaGasus rates accuracy).")  # fmt: skip
+@click.option("--outputs", type=click.Choice(["original", "reanswered"]), default="original", show_default=True,
+              help="Judge the generated outputs, or the re-answered ones (`reanswer`).")  # fmt: skip
+@click.option("--include-rejected", is_flag=True, help="Also judge the examples the rules rejected (to measure them).")
+@_review_options(temperature=0.0, max_tokens=256)
+def judge(run_dir: Path, rubric: str, outputs: str, include_rejected: bool, **settings: Any) -> None:
+    """Score every kept example of RUN_DIR 0-5 with a judge model, with a one-line rationale (AlpaGasus).
+
+    Judgements go to RUN_DIR/judgements/; a re-run (or a grown run) asks only for what is not judged yet.
+    Then `dataset --min-score 4.5` keeps the examples scored at least 4.5.
+    """
+    from pipeline.review.judge import journal_path, judge_run
+
+    def work(teacher: TeacherConfig, api_key: str, **options: Any) -> Any:
+        return judge_run(run_dir, teacher, api_key, rubric, outputs, include_rejected, **options)  # type: ignore
+
+    stats = _review("judge", run_dir, settings, work)
+    _report_review(stats)
+    summary = json.loads(journal_path(run_dir, outputs, rubric).with_suffix(".stats.json").read_text("utf-8"))
+    shown = ", ".join(f"{label}: {count}" for label, count in summary["distribution"].items())
+    mean = f"{summary['mean_score']:.2f}" if summary["mean_score"] is not None else "n/a"
+    unreadable = sum(summary["unreadable"].values())
+    click.echo(f"Scores of {summary['judged']} kept examples (mean {mean}): {shown}; unreadable: {unreadable}.")
+    click.echo(f"Judgements: {journal_path(run_dir, outputs, rubric).resolve()}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@_review_options(temperature=0.7, max_tokens=1024)
+def reanswer(run_dir: Path, **settings: Any) -> None:
+    """Answer every kept instruction of RUN_DIR again with another teacher (--model), keeping the originals.
+
+    The new outputs go to RUN_DIR/reanswered.jsonl; `dataset --outputs reanswered` uses them, and
+    `judge --outputs reanswered` scores them.
+    """
+    from pipeline.core.runfiles import REANSWERED
+    from pipeline.review.reanswer import reanswer_run
+
+    stats = _review(
+        "reanswer", run_dir, settings, lambda teacher, key, **options: reanswer_run(run_dir, teacher, key, **options)
+    )
+    _report_review(stats)
+    click.echo(f"Re-answers: {(run_dir / REANSWERED).resolve()}")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--output-dir", "-o", type=click.Path(path_type=Path), required=True, help="Where the report goes.")
+@click.option("--baseline", default="base", show_default=True,
+              help="`base` (the base model the fine-tune started from), or a JSON list of {instruction, output} "
+              "(AlpacaEval's outputs format) to compare with.")  # fmt: skip
+@click.option("--eval-set", type=click.Path(path_type=Path), default=None, show_default="the project's 111",
+              help="JSONL of {instruction, input}, self-instruct's user_oriented_instructions.jsonl, or an "
+              "AlpacaEval JSON list.")  # fmt: skip
+@click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Evaluate the first N only.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Longest answer of each model.")  # fmt: skip
+@_review_options(temperature=0.0, max_tokens=256)
+def evaluate(model_dir: Path, output_dir: Path, baseline: str, eval_set: Path | None, max_examples: int | None,
+             max_new_tokens: int, **settings: Any) -> None:  # fmt: skip
+    """Pairwise win rate of MODEL_DIR against a baseline, judged by an LLM in both orders (AlpacaEval-style).
+
+    --model names the judge. Writes answers.jsonl, judgements.jsonl, report.json and report.md to --output-dir;
+    a re-run continues an interrupted evaluation without asking twice.
+    """
+    from pipeline.sft.evaluate import evaluate as run_evaluate
+
+    def work(teacher: TeacherConfig, api_key: str, **options: Any) -> Any:
+        return run_evaluate(model_dir, output_dir, teacher, api_key, baseline, eval_set, max_examples,
+                            max_new_tokens, **options)  # fmt: skip
+
+    report = _review("evaluate", model_dir, settings, work)
+    low, high = report["ci95"]
+    click.echo(f"Win rate {report['win_rate']:.1f}% (95% interval {low:.1f}-{high:.1f}; length-controlled "
+               f"{report['length_controlled_win_rate']:.1f}%) against the {report['baseline']} over "
+               f"{report['examples']} instructions: {report['wins']} wins, {report['ties']} ties, "
+               f"{report['losses']} losses; judge {report['judge_model']}.")  # fmt: skip
+    click.echo(f"Report: {(output_dir / 'report.json').resolve()} and {(output_dir / 'report.md').resolve()}")
 
 
 @main.group()
@@ -405,13 +556,22 @@ def train(dataset: Path, output_dir: Path, config_path: Path | None, overwrite: 
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @option(DatasetConfig, "seed")
 @DATASET_OPTIONS
+@option(DatasetConfig, "min_score")
+@option(DatasetConfig, "unjudged")
+@option(DatasetConfig, "outputs")
+@option(DatasetConfig, "rubric")
 def dataset(
-    run_dir: Path, validation_size: float, seed: int, license_id: str, repo_id: str | None, private: bool
+    run_dir: Path, validation_size: float, seed: int, license_id: str, repo_id: str | None, private: bool,
+    min_score: float | None, unjudged: str, outputs: str, rubric: str,
 ) -> None:  # fmt: skip
     """Build RUN_DIR/dataset/: a Hugging Face DatasetDict, alpaca_data.json, parquet, JSONL, card and report."""
     from pipeline.dataset.build import build_dataset, push_to_hub
+    from pipeline.dataset.report import review_text
 
-    summary = build_dataset(run_dir, validation_size=validation_size, seed=seed, license_id=license_id)
+    summary = build_dataset(run_dir, validation_size=validation_size, seed=seed, license_id=license_id,
+                            min_score=min_score, unjudged=unjudged, outputs=outputs, rubric=rubric)  # fmt: skip
+    if summary.selection.reviewed:
+        click.echo(review_text(summary.selection))
     splits = ", ".join(f"{name} {count:,}" for name, count in summary.splits.items())
     click.echo(f"Built {splits} examples{f' ({len(summary.notes)} warnings above)' if summary.notes else ''}.")
     click.echo(f"Dataset: {summary.hf_dir.resolve()}")
@@ -462,7 +622,7 @@ def run(output_dir: Path | None, seed_tasks: Path | None, no_cache: bool, valida
     from flows.alpaca import alpaca_pipeline
     from flows.params import TRAINING_FIELDS, DatasetParams, FinetuneParams, GenerateParams, PipelineParams
 
-    run_dir = output_dir or _default_run_dir()
+    run_dir = (output_dir or _default_run_dir()).absolute()  # the flows take relative folders under outputs root
     generation = {name: value for name, value in settings.items() if name in GenerateParams.model_fields}
     training = {name: settings[name] for name in TRAINING_FIELDS}
     if config_file is not None:
@@ -488,13 +648,73 @@ def run(output_dir: Path | None, seed_tasks: Path | None, no_cache: bool, valida
 
 
 @main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--prompt", default=None, help="Answer this one instruction and exit (else: an interactive loop).")
+@click.option("--input", "task_input", default="", help="The input that goes with --prompt (Alpaca's second field).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=None, help="Default: the model's own (512).")
+@click.option(
+    "--temperature", type=click.FloatRange(min=0), default=None, help="0: greedy. Default: the model's own (0.7)."
+)
+@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=None, help="Default: 0.9.")
+def chat(model_dir: Path, prompt: str | None, task_input: str, max_new_tokens: int | None,
+         temperature: float | None, top_p: float | None) -> None:  # fmt: skip
+    """Talk to a model `train` wrote (MODEL_DIR: its folder, or a run's models/ folder for the latest version),
+    prompted the Alpaca way. Alpaca models are single-turn: each instruction is answered on its own."""
+    from pipeline.sft.use import Sampling, find_model, load_for_chat, stream_answer
+
+    sampling = Sampling(max_new_tokens, temperature, top_p)
+    folder = find_model(model_dir)
+    model, tokenizer = load_for_chat(folder)
+
+    def answer(instruction: str, text: str) -> None:
+        for piece in stream_answer(model, tokenizer, instruction, text, sampling):
+            click.echo(piece, nl=False)
+        click.echo()
+
+    if prompt is not None:
+        answer(prompt, task_input)
+        return
+    click.echo(f"Model: {folder}\nAn empty instruction or Ctrl-D ends.", err=True)
+    while True:
+        try:
+            instruction = click.prompt("Instruction", default="", show_default=False, err=True)
+            if not instruction.strip():
+                return
+            text = click.prompt("Input (Enter for none)", default="", show_default=False, err=True)
+        except (EOFError, click.Abort):
+            click.echo(err=True)
+            return
+        answer(instruction, text)
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--format", "export_format", type=click.Choice(["ollama"]), default="ollama", show_default=True,
+    help="ollama: a Modelfile for `ollama create`. For GGUF, see the README (llama.cpp's converter).",
+)  # fmt: skip
+@click.option("--output-dir", "-o", type=click.Path(path_type=Path), required=True, help="Where the export goes.")
+def export(model_dir: Path, export_format: str, output_dir: Path) -> None:
+    """Export a model `train` wrote (MODEL_DIR: its folder, or a run's models/ folder) for other runtimes."""
+    from pipeline.sft.use import export_ollama
+
+    modelfile = export_ollama(model_dir, output_dir)
+    click.echo(f"Modelfile: {modelfile}\nCreate the model: ollama create my-alpaca -f {modelfile}")
+
+
+@main.command()
 @click.option("--generation-cron", default="0 2 * * *", show_default=True, help="Schedule of the nightly generation.")
 @click.option("--pipeline-cron", default="0 4 * * 0", show_default=True, help="Schedule of the whole pipeline.")
-def serve(generation_cron: str, pipeline_cron: str) -> None:
+@click.option("--outputs-root", type=click.Path(path_type=Path), default=None, help=OUTPUTS_ROOT_HELP)
+@click.option(
+    "--max-cost", type=click.FloatRange(min=0), default=SCHEDULED_MAX_COST, show_default=True,
+    help="Per-run teacher budget in USD of the deployments that buy answers (the form shows it; edit it there).",
+)  # fmt: skip
+def serve(generation_cron: str, pipeline_cron: str, outputs_root: Path | None, max_cost: float) -> None:
     """Register the deployments with their schedules and run them as they come due (Ctrl-C stops)."""
     from flows.serve import main as serve_deployments
 
-    serve_deployments(generation_cron, pipeline_cron)
+    serve_deployments(generation_cron, pipeline_cron, outputs_root, max_cost)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pipeline.teacher.config import OPENAI_BASE_URL
+from pipeline.core.errors import PipelineError
+from pipeline.teacher.config import OPENAI_BASE_URL, check_base_url
 
 LOCAL_SERVER_KEY = "not-needed"  # local servers (vLLM, llama.cpp, Ollama) want some non-empty key
 
@@ -32,3 +33,21 @@ def resolve_endpoint(base_url: str | None, api_key: str | None) -> Iterator[Endp
 
     with SimulatorServer() as server:
         yield Endpoint(server.base_url, LOCAL_SERVER_KEY, DEFAULT_MODEL, True)
+
+
+def teacher_model(endpoint: Endpoint, model: str | None, default: str) -> str:
+    """The model to ask: the one named; else the offline teacher's; else, at a server the user named, the one model
+    it serves (a local server echoes any name, so guessing would credit the wrong model); else OpenAI's `default`."""
+    if model:
+        return model
+    if endpoint.model:
+        return endpoint.model
+    if endpoint.base_url.rstrip("/") == OPENAI_BASE_URL:
+        return default
+    try:
+        check_base_url(endpoint.base_url)  # "not a url" is a usage error, not a server that lists no models
+    except ValueError as error:
+        raise PipelineError(f"{error}; check --base-url or OPENAI_BASE_URL") from None
+    from pipeline.teacher.models import served_model  # loads httpx only when a server is asked
+
+    return served_model(endpoint.base_url, endpoint.api_key)

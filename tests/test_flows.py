@@ -26,6 +26,7 @@ from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from flows.alpaca import DATASET_ARTIFACT, alpaca_pipeline, generate_instructions, latest_dataset  # noqa: E402
 from flows.params import GenerateParams, PipelineParams  # noqa: E402
+from flows.settings import OUTPUTS_ROOT_ENV  # noqa: E402
 from pipeline.core.jsonio import read_jsonl  # noqa: E402
 from pipeline.core.runfiles import PARTS, RESPONSES  # noqa: E402
 from pipeline.simulator.server import SimulatorConfig, SimulatorServer  # noqa: E402
@@ -124,14 +125,16 @@ def test_published_paths_are_absolute_and_load_from_elsewhere(prefect_server, te
     from datasets import load_from_disk
 
     (tmp_path / "here").mkdir()
-    monkeypatch.chdir(tmp_path / "here")
+    monkeypatch.chdir(tmp_path / "here")  # where the process runs: never where relative folders go
+    monkeypatch.setenv(OUTPUTS_ROOT_ENV, str(tmp_path / "root"))  # as `serve --outputs-root` sets it
     alpaca_pipeline(PipelineParams(generate=offline(teacher_server, Path("rel") / "run", num_instructions=20),
                                    finetune=None))  # fmt: skip
     published = latest_dataset()
     paths = {name: value for name, value in published.items() if name in ("dataset_dir", "hf_dir", "alpaca_json",
                                                                             "card", "report")}  # fmt: skip
     assert len(paths) == 5 and all(Path(value).is_absolute() for value in paths.values()), paths
-    assert published["dataset_dir"] == str(tmp_path / "here" / "rel" / "run" / "dataset")
+    assert published["dataset_dir"] == str(tmp_path / "root" / "rel" / "run" / "dataset")
+    assert not (tmp_path / "here" / "rel").exists()
     monkeypatch.chdir("/")  # a consumer elsewhere: the README's snippet
     dataset = load_from_disk(json.loads(Artifact.get(DATASET_ARTIFACT).data)[0]["hf_dir"])
     assert sum(split.num_rows for split in dataset.values()) == 20
@@ -224,14 +227,80 @@ def test_finetune_flow_trains_on_the_published_dataset(prefect_server, teacher_s
     build_dataset_flow(DatasetParams(run_dir=str(run_dir), validation_size=0.1))
     base = build_tiny_llama(tmp_path / "tiny", ["Below is an instruction that describes a task."])
     state = finetune(FinetuneParams(base_model=str(base), output_dir=str(tmp_path / "model"), max_steps=2,
-                                    eval_samples=1, learning_rate=1e-3), return_state=True)  # fmt: skip
+                                    eval_samples=1, learning_rate=1e-3, evaluate_examples=4),
+                     return_state=True)  # fmt: skip
     result = state.result()
     assert result["report"]["dataset"] == str((run_dir / "dataset" / "hf").resolve())  # found through Artifact.get
     assert (tmp_path / "model" / "eval.json").is_file()
     assert "loss" in Artifact.get("alpaca-model-eval").data.lower()
+    assert result["evaluation"]["examples"] == 4 and "Win rate" in Artifact.get("alpaca-model-winrate").data
     logs = flow_run_logs(state.state_details.flow_run_id)
     progress = [log.message for log in logs if log.name == "pipeline.sft.finetune" and ": loss " in log.message]
     assert [line.split(":")[0] for line in progress] == ["step 1 of 2", "step 2 of 2"], progress  # every step
+
+
+def test_weekly_deployment_runs_twice_on_a_growing_rolling_run(prefect_server, teacher_server, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                build_tiny_llama) -> None:  # fmt: skip
+    """The weekly deployment's own parameters, run week after week: each grown dataset trains a new model version
+    (never tripping over the last), an unchanged one trains nothing, and `alpaca-model` names the newest."""
+    pytest.importorskip("trl")
+    from flows.serve import build_deployments
+
+    monkeypatch.setenv(OUTPUTS_ROOT_ENV, str(tmp_path / "outputs"))
+    monkeypatch.chdir(tmp_path)
+    weekly = next(d for d in build_deployments() if d.name == "weekly")
+    assert str(tmp_path / "outputs" / "rolling") in weekly.description
+    base = build_tiny_llama(tmp_path / "tiny", ["Below is an instruction that describes a task."])
+    params = PipelineParams.model_validate(weekly.parameters["params"])
+    assert params.generate.max_cost is not None  # a one-click run of a deployment that buys answers has a budget
+    week = {"generate": {"base_url": teacher_server.base_url, "model": "simulated-teacher", "use_cache": False},
+            "finetune": {"base_model": str(base), "max_steps": 1, "eval_samples": 1}}  # fmt: skip
+
+    def run_week(examples: int) -> dict[str, Any]:
+        generate = params.generate.model_copy(update={**week["generate"], "num_instructions": examples})
+        finetune = params.finetune.model_copy(update=week["finetune"])
+        return alpaca_pipeline(params.model_copy(update={"generate": generate, "finetune": finetune}))
+
+    models = tmp_path / "outputs" / "rolling" / "models"
+    first = run_week(20)["finetune"]
+    second = run_week(40)["finetune"]
+    assert first["version"] != second["version"] and not second["reused"]
+    assert second["output_dir"] == str(models / second["version"]) and second["version"].startswith("40-examples-")
+    assert sorted(path.name for path in models.iterdir()) == sorted(
+        [first["version"], second["version"], "latest.json"]
+    )
+    assert json.loads((models / "latest.json").read_text())["model_dir"] == second["output_dir"]
+    published = json.loads(Artifact.get("alpaca-model").data)[0]
+    assert published["model_dir"] == second["output_dir"] and published["train_records"] + 1 <= 40
+    assert Path(published["dataset"]).is_absolute() and published["fine_tuned_loss"] is not None
+    assert "alpaca-model-eval" in Artifact.get("alpaca-model").description
+
+    again = run_week(40)["finetune"]  # the same dataset again: nothing to train, the same version
+    assert again["reused"] and again["output_dir"] == second["output_dir"]
+
+
+def test_pipeline_reanswers_judges_and_keeps_the_best(prefect_server, teacher_server, tmp_path: Path) -> None:
+    """generate -> reanswer -> judge -> dataset with min_score, as flows with batch tasks (AlpaGasus on
+    Alpaca-GPT4-style outputs); every example is judged once, and the dataset holds only those scored >= 4."""
+    from flows.params import DatasetParams, JudgeParams, ReanswerParams
+    from pipeline.dataset.build import load
+
+    run_dir = tmp_path / "reviewed"
+    review = {"base_url": teacher_server.base_url, "model": "simulated-teacher", "use_cache": False,
+              "batch_requests": 7, "parallel_batches": 2}  # fmt: skip
+    result = alpaca_pipeline(PipelineParams(
+        generate=offline(teacher_server, run_dir, num_instructions=40), reanswer=ReanswerParams(**review),
+        judge=JudgeParams(**review), dataset=DatasetParams(min_score=4.0, validation_size=0), finetune=None,
+    ))  # fmt: skip
+    assert result["reanswer"]["answered"] == result["judge"]["answered"] == result["judge"]["judged"] == 40
+    judgements = read_jsonl(run_dir / "judgements" / "reanswered-accuracy.jsonl")
+    assert len({j["key"] for j in judgements}) == len(judgements) == 40  # the batch parts folded, each key once
+    assert not (run_dir / "judgements" / "reanswered-accuracy.parts").exists()
+    rows = load(run_dir)["train"]
+    assert 0 < len(rows) < 40 and all(row["score"] >= 4 and row["output"].startswith("Answering ") for row in rows)
+    scores = json.loads(Artifact.get("alpaca-judge-scores").data)
+    assert sum(row["examples"] for row in scores) == 40
 
 
 def test_batch_tasks_on_a_dask_cluster_give_the_same_run(prefect_server, teacher_server, tmp_path: Path) -> None:

@@ -36,8 +36,8 @@ She doesn't like apples.
 ###"""
 
 
-def examples(text: str, finish_reason: str | None = "stop", first_index: int = 4) -> list[Example | str]:
-    return [item.example or item.reason for item in parse_answer(text, finish_reason, first_index)]
+def examples(text: str, finish_reason: str | None = "stop") -> list[Example | str]:
+    return [item.example or item.reason for item in parse_answer(text, finish_reason)]
 
 
 def test_completion_answer_continues_after_the_prompt_header() -> None:
@@ -111,17 +111,19 @@ def test_garbled_blocks_are_unparseable(garbage: str) -> None:
     assert examples(garbage) == [UNPARSEABLE]
 
 
-def test_output_before_input_is_unparseable() -> None:
-    assert examples(" Do a thing here.\n4. Output:\nx\n4. Input:\ny") == [UNPARSEABLE]
+def test_a_header_out_of_order_ends_the_task_and_what_follows_is_unparseable() -> None:
+    text = " Do a thing here.\n4. Output:\nx\n4. Input:\ny"
+    assert examples(text) == [Example("Do a thing here.", "", "x"), UNPARSEABLE]
 
 
 def test_empty_answer_gives_nothing() -> None:
-    assert examples("") == [UNPARSEABLE]
+    assert examples("") == []
+    assert examples("\n###\n") == []
     assert examples("", finish_reason="length") == [TRUNCATED]
 
 
 def test_raw_text_of_each_block_is_kept_for_the_rejects_file() -> None:
-    items = parse_answer(COMPLETION, "stop", 4)
+    items = parse_answer(COMPLETION, "stop")
     assert items[1].raw.startswith("5. Instruction: Classify") and items[1].raw.endswith("Bird")
 
 

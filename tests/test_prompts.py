@@ -69,3 +69,20 @@ def test_bad_prompt_parameters(small_seed_path: Path) -> None:
 
 def test_templates_are_package_data() -> None:
     assert "$num_tasks" in load_template(f"{PROMPT_VERSION}.txt")
+
+
+def test_review_prompts_match_golden_files() -> None:
+    from pipeline.core.records import Example
+    from pipeline.review.prompts import JUDGE_VERSION, REANSWER_VERSION, RUBRICS, judge_prompt, reanswer_prompt
+
+    example = Example("Convert 3 km to meters.", "", "3 km is 3,000 meters.")
+    for rubric in RUBRICS:
+        prompt = judge_prompt(example, rubric)
+        check_golden(f"{JUDGE_VERSION}.{rubric}.completion.txt", prompt.text)
+        check_golden(f"{JUDGE_VERSION}.{rubric}.chat.json", json.dumps(prompt.messages, indent=2) + "\n")
+    with_input = Example("Summarize the text in one sentence.", "The meeting moved to Friday at noon.", "")
+    for name, (instruction, task_input) in {"no-input": (example.instruction, ""),
+                                            "input": (with_input.instruction, with_input.input)}.items():  # fmt: skip
+        prompt = reanswer_prompt(instruction, task_input)
+        check_golden(f"{REANSWER_VERSION}.{name}.completion.txt", prompt.text)
+        check_golden(f"{REANSWER_VERSION}.{name}.chat.json", json.dumps(prompt.messages, indent=2) + "\n")

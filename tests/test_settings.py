@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
-from flows.params import TRAINING_FIELDS, DatasetParams, FinetuneParams, GenerateParams
+from flows.params import FOLDER_NOTE, TRAINING_FIELDS, DatasetParams, FinetuneParams, GenerateParams
 from flows.settings import BOUNDS, DEMO_TRAINING, setting
 from pipeline.core.errors import PipelineError
 from pipeline.dataset.config import DatasetConfig
@@ -58,6 +58,10 @@ SHARED = [
     (DatasetConfig, "validation_size", "dataset.validation_size run.validation_size", "DatasetParams"),
     (DatasetConfig, "seed", "dataset.seed run.split_seed", "DatasetParams"),
     (DatasetConfig, "license", "dataset.license_id run.license_id", "DatasetParams"),
+    (DatasetConfig, "min_score", "dataset.min_score", "DatasetParams"),
+    (DatasetConfig, "unjudged", "dataset.unjudged", "DatasetParams"),
+    (DatasetConfig, "outputs", "dataset.outputs", "DatasetParams"),
+    (DatasetConfig, "rubric", "dataset.rubric", "DatasetParams"),
     (TrainConfig, "base_model", "train.base_model run.base_model", "FinetuneParams"),
     (TrainConfig, "method", "train.method run.method", "FinetuneParams"),
     (TrainConfig, "epochs", "train.epochs", ""),
@@ -111,7 +115,8 @@ OWN = (
     "generate.no_cache generate.cache_path generate.no_progress run.no_cache run.skip_finetune "
     "run.dask_address train.output_dir dedup.output dedup.seed_tasks dedup.no_progress "
     "GenerateParams.batch_requests GenerateParams.parallel_batches GenerateParams.use_cache DatasetParams.run_dir "
-    "FinetuneParams.dataset_path FinetuneParams.output_dir"
+    "FinetuneParams.dataset_path FinetuneParams.output_dir FinetuneParams.keep_models "
+    "FinetuneParams.evaluate_examples"
 ).split()
 
 
@@ -186,7 +191,10 @@ def test_settings_of_the_flows_have_one_help(options: str, form: str) -> None:
     description = _form_field(form).description
     for where in options.split():
         help_text = _option(where).help
-        assert description == help_text or description.startswith(f"{help_text} Empty: "), where
+        # a form's folders resolve under the outputs root (the CLI's, under the working directory): it says so
+        assert description in (help_text, f"{help_text} {FOLDER_NOTE}") or description.startswith(
+            f"{help_text} Empty: "
+        ), where
 
 
 def test_every_option_and_form_field_is_checked_by_a_table_above() -> None:
@@ -256,7 +264,7 @@ def test_run_passes_its_options_into_the_pipeline_params(pipeline_calls: list[An
     )
     # With --config, the file sets what the command line leaves at its defaults: none of the demo's values.
     assert params.finetune.model_dump(exclude_none=True) == {
-        "learning_rate": 1e-4, "config_file": str(settings), "overwrite": True
+        "learning_rate": 1e-4, "config_file": str(settings), "overwrite": True, "keep_models": 3
     }  # fmt: skip
     overrides = {name: getattr(params.finetune, name) for name in TRAINING_FIELDS}
     config = load_train_config(params.finetune.config_file, overrides)
@@ -292,3 +300,20 @@ def test_train_leaves_the_settings_it_was_not_given_to_the_config_file(
     assert (config["base_model"], config["method"], config["batch_size"]) == ("my-model", "lora", 8)  # the file's
     assert config["learning_rate"] == 1e-4 and config["lora_target_modules"] == ["q_proj", "v_proj"]  # typed ones
     assert (config["epochs"], config["lora_r"]) == (3.0, 16)  # the rest: TrainConfig's defaults
+
+
+def test_the_finetune_form_leaves_to_the_config_file_what_the_user_did_not_change() -> None:
+    """configs/alpaca-7b.yaml through the finetune form: the form's demo defaults (SmolLM2, LoRA, 4 steps) must not
+    override the file, whether the form was built in Python or arrives as the full dict the UI sends."""
+    for form in (
+        FinetuneParams(config_file="configs/alpaca-7b.yaml"),
+        FinetuneParams.model_validate(FinetuneParams(config_file="configs/alpaca-7b.yaml").model_dump()),
+    ):
+        config = load_train_config(form.config_file, form.training_overrides())
+        assert (config.base_model, config.method, config.epochs, config.max_steps) == (
+            "meta-llama/Llama-2-7b-hf", "full", 3, None
+        )  # fmt: skip
+        assert (config.effective_batch_size, config.save_steps) == (128, 200)
+    changed = FinetuneParams.model_validate({**form.model_dump(), "max_steps": 9, "learning_rate": 1e-4})
+    config = load_train_config(changed.config_file, changed.training_overrides())
+    assert (config.base_model, config.max_steps, config.learning_rate) == ("meta-llama/Llama-2-7b-hf", 9, 1e-4)

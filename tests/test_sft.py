@@ -562,8 +562,42 @@ def test_smollm2_lora_lowers_validation_loss(tmp_path: Path, monkeypatch: pytest
 
     cache = tmp_path / "models" / "smollm2-135m"
     converted_at = (cache / "model.safetensors").stat().st_mtime
-    started = time.perf_counter()
     assert resolve_base_model("smollm2-135m") == cache  # converted once, then reused
     AutoModelForCausalLM.from_pretrained(cache)
-    assert time.perf_counter() - started < 3  # the GGUF conversion takes ~13 s
     assert (cache / "model.safetensors").stat().st_mtime == converted_at
+
+    # The model users get prompts itself the Alpaca way, not with SmolLM2's ChatML, and answers through `chat`.
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(result.output_dir)
+    user = [{"role": "user", "content": "Give the opposite of the word.", "input": "hot"}]
+    rendered = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+    assert rendered == format_prompt("Give the opposite of the word.", "hot") and "<|im_start|>" not in rendered
+    args = ["chat", str(result.output_dir), "--prompt", "Give the opposite of the word.", "--input", "hot",
+            "--temperature", "0", "--max-new-tokens", "12"]  # fmt: skip
+    answer = CliRunner().invoke(main, args)
+    assert answer.exit_code == 0 and "opposite" in answer.output.lower(), answer.output  # it learned the phrasing
+
+
+def test_prune_versions_keeps_the_newest_complete_ones_and_what_it_did_not_write(tmp_path: Path) -> None:
+    import os
+
+    from pipeline.sft.folder import REQUEST, prune_versions
+
+    def version(name: str, complete: bool | None, age_s: int) -> None:
+        (tmp_path / name).mkdir()
+        if complete is not None:  # None: a folder `train` did not write
+            marker = tmp_path / name / REQUEST
+            marker.write_text(json.dumps({"complete": complete}), encoding="utf-8")
+            os.utime(marker, (1e9 - age_s, 1e9 - age_s))
+
+    version("old", True, 400)
+    version("older-unfinished", False, 300)
+    version("recent", True, 200)
+    version("current", True, 100)
+    version("newer-unfinished", False, 50)  # perhaps still training in another process
+    version("not-ours", None, 0)
+    removed = prune_versions(tmp_path, keep=2, current="current")
+    assert sorted(path.name for path in removed) == ["old", "older-unfinished"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["current", "newer-unfinished", "not-ours", "recent"]
+    assert prune_versions(tmp_path, keep=1, current="current") == [tmp_path / "recent"]

@@ -17,3 +17,7 @@ ALPACA_JSON = "alpaca_data.json"  # every example, in Stanford Alpaca's file for
 DATASET_CARD = "README.md"  # the Hub dataset card, beside hf/
 REPORT_DIR = "report"
 REPORT_MD = "report.md"
+
+# The review stage's journals, apart from the generation journal.
+JUDGEMENTS_DIR = "judgements"  # <outputs>-<rubric>.jsonl: one judge's scores per example, and .stats.json
+REANSWERED = "reanswered.jsonl"  # new outputs for the kept instructions from another teacher

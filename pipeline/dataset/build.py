@@ -37,6 +37,7 @@ from pipeline.dataset.card import write_card
 from pipeline.dataset.config import DatasetConfig
 from pipeline.dataset.report import PROMPT_WORD_LIMIT, write_report
 from pipeline.dataset.run_reader import read_run
+from pipeline.dataset.selection import Selection, select
 
 DESCRIPTION = "Alpaca-format instruction data made with the self-instruct method by alpaca-pipeline; see README.md"
 DEFAULTS = DatasetConfig()
@@ -52,6 +53,10 @@ FEATURES = Features({
     "max_rouge_l": Value("float64"),
     "most_similar_instructions": List({"instruction": Value("string"), "score": Value("float64")}),
     "quality_flags": List(Value("string")),
+    "score": Value("float64"),  # the LLM judge's 0-5 score (`alpaca-pipeline judge`); None when not judged
+    "judge_rationale": Value("string"),
+    "judge_model": Value("string"),
+    "output_model": Value("string"),  # who wrote `output`: the teacher, or the re-answering model
 })  # fmt: skip
 
 _REFUSAL = re.compile(
@@ -77,6 +82,7 @@ class DatasetSummary:
     report: Path
     splits: dict[str, int]
     notes: tuple[str, ...]
+    selection: Selection = Selection()
 
 
 def quality_flags(example: Mapping[str, str]) -> list[str]:
@@ -96,13 +102,19 @@ def quality_flags(example: Mapping[str, str]) -> list[str]:
 
 
 def to_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A kept record of the run as a dataset row, columns in FEATURES order."""
-    row = {name: record[name] for name in FEATURES if name != "quality_flags"}
+    """A kept record of the run (with the review's fields, pipeline.dataset.selection) as a dataset row, columns in
+    FEATURES order."""
+    reviewed = ("quality_flags", "score", "judge_rationale", "judge_model", "output_model")
+    row = {name: record[name] for name in FEATURES if name not in reviewed}
     row["max_rouge_l"] = float(row["max_rouge_l"])
     row["most_similar_instructions"] = [
         {"instruction": s["instruction"], "score": float(s["score"])} for s in record["most_similar_instructions"]
     ]
     row["quality_flags"] = quality_flags(record)
+    row["score"] = None if record.get("score") is None else float(record["score"])
+    row["judge_rationale"] = record.get("judge_rationale")
+    row["judge_model"] = record.get("judge_model")
+    row["output_model"] = record.get("output_model", record["teacher_model"])
     return row
 
 
@@ -124,24 +136,38 @@ def build_dataset(
     validation_size: float = DEFAULTS.validation_size,
     seed: int = DEFAULTS.seed,
     license_id: str = DEFAULTS.license,
+    min_score: float | None = DEFAULTS.min_score,
+    unjudged: str = DEFAULTS.unjudged,
+    outputs: str = DEFAULTS.outputs,
+    rubric: str = DEFAULTS.rubric,
 ) -> DatasetSummary:
     """Build `RUN_DIR/dataset/` from a run folder (see docs/dataset.md for the layout), replacing an old one.
 
+    With judge scores (`alpaca-pipeline judge`), `min_score` keeps the examples scored at least that; `outputs`
+    "reanswered" publishes the outputs of `alpaca-pipeline reanswer` (pipeline/dataset/selection.py).
+
     The run folder's lock is held throughout: a `generate` still writing it, or a second build, is refused.
     """
-    if not Path(run_dir).is_dir():
-        return _build(run_dir, validation_size, seed, license_id)  # read_run says what is wrong; nothing to lock
+    if not Path(run_dir).is_dir():  # read_run says what is wrong; nothing to lock
+        return _build(run_dir, validation_size, seed, license_id, min_score, unjudged, outputs, rubric)
     with FolderLock(Path(run_dir) / LOCK, "run folder"):
         try:
-            return _build(run_dir, validation_size, seed, license_id)
+            return _build(run_dir, validation_size, seed, license_id, min_score, unjudged, outputs, rubric)
         except BaseException:  # a full disk or an interrupt: the old dataset stays, no half-built copy beside it
             shutil.rmtree(Path(run_dir) / f".{DATASET_DIR}.partial", ignore_errors=True)
             raise
 
 
-def _build(run_dir: str | Path, validation_size: float, seed: int, license_id: str) -> DatasetSummary:
+def _build(
+    run_dir: str | Path, validation_size: float, seed: int, license_id: str, min_score: float | None, unjudged: str,
+    outputs: str, rubric: str,
+) -> DatasetSummary:  # fmt: skip
     run = read_run(run_dir)
-    rows = [to_row(record) for record in run.kept]
+    records, selection = select(run.root, run.kept, outputs, rubric, min_score, unjudged)
+    if not records:
+        raise InputDataError(f"no example is left to publish: {selection.dropped:,} of {len(run.kept):,} kept "
+                             "examples were dropped by the review settings (see --min-score, --outputs)")  # fmt: skip
+    rows = [to_row(record) for record in records]
     held_out = set(validation_indices(rows, validation_size, seed))
     split_rows = {"train": [row for i, row in enumerate(rows) if i not in held_out]}
     if held_out:
@@ -165,11 +191,12 @@ def _build(run_dir: str | Path, validation_size: float, seed: int, license_id: s
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in split)
     _write_alpaca_json(partial / ALPACA_JSON, rows)
     counts = {name: len(split) for name, split in split_rows.items()}
-    report = write_report(run, rows, counts, partial / REPORT_DIR, QUALITY_FLAGS)
-    write_card(partial / DATASET_CARD, run, splits, report, license_id, validation_size, seed, QUALITY_FLAGS)
+    report = write_report(run, rows, counts, partial / REPORT_DIR, QUALITY_FLAGS, selection)
+    write_card(partial / DATASET_CARD, run, splits, report, license_id, validation_size, seed, QUALITY_FLAGS,
+               selection)  # fmt: skip
     _swap(partial, final)
     card, report_md = final / DATASET_CARD, final / REPORT_DIR / REPORT_MD
-    return DatasetSummary(final, final / HF_DIR, final / ALPACA_JSON, card, report_md, counts, run.notes)
+    return DatasetSummary(final, final / HF_DIR, final / ALPACA_JSON, card, report_md, counts, run.notes, selection)
 
 
 def _write_alpaca_json(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ it comes from the run folder, never from the clock, so rebuilding gives the same
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import Any
 import yaml
 from datasets import DatasetDict, Features, List, Value
 
-from pipeline.dataset.report import Report, flags_table, markdown_table, rejects_table, run_summary
+from pipeline.dataset.report import Report, flags_table, markdown_table, rejects_table, review_text, run_summary
 from pipeline.dataset.run_reader import FinishedRun
+from pipeline.dataset.selection import Selection
 from pipeline.generation.prompts import load_template
 
 CARD_TEMPLATE = "dataset-card-v1.txt"
@@ -82,7 +84,8 @@ def card_metadata(splits: DatasetDict, data_dir: Path, license_id: str, pretty_n
 
 
 def write_card(path: Path, run: FinishedRun, splits: DatasetDict, report: Report, license_id: str,
-               validation_size: float, seed: int, flags: Mapping[str, str]) -> None:  # fmt: skip
+               validation_size: float, seed: int, flags: Mapping[str, str],
+               selection: Selection | None = None) -> None:  # fmt: skip
     """Write README.md for the dataset folder `path.parent`, whose data/*.parquet files are already written."""
     manifest, stats = run.manifest, run.stats
     generate, teacher = manifest.get("generate", {}), manifest.get("teacher", {})
@@ -136,6 +139,7 @@ def write_card(path: Path, run: FinishedRun, splits: DatasetDict, report: Report
         "summary_table": markdown_table(["", ""], run_summary(run, counts)),
         "rejects_table": rejects_table(stats),
         "flags_table": flags_table(flags, report.flags),
+        "review": _review_section(selection),
         "figures": "\n\n".join(f"![{caption}](report/{name})" for name, caption in report.figures),
         "generate_packages": _versions(manifest.get("packages", {})),
         "build_packages": _versions({name: metadata.version(name) for name in BUILD_PACKAGES}),
@@ -147,6 +151,18 @@ def write_card(path: Path, run: FinishedRun, splits: DatasetDict, report: Report
                             allow_unicode=True, width=1000)  # fmt: skip
     body = Template(load_template(CARD_TEMPLATE)).substitute(values)
     path.write_text(f"---\n{header}---\n\n{body}", encoding="utf-8")
+
+
+def _review_section(selection: Selection | None) -> str:
+    """The card's "Review" section: the judge's scores and threshold, and re-answered outputs; "" when unreviewed."""
+    if selection is None or not selection.reviewed:
+        return ""
+    lines = ["## Review", "", review_text(selection), ""]
+    if selection.scores:
+        bins = Counter(min(int(score * 2) / 2, 5.0) for score in selection.scores)
+        rows = [(f"{score:g}", f"{bins.get(score, 0):,}") for score in [step / 2 for step in range(11)]]
+        lines += [markdown_table(["score", "examples judged"], rows), ""]
+    return "\n".join(lines) + "\n"
 
 
 def _versions(packages: Mapping[str, str]) -> str:

@@ -1,8 +1,13 @@
-"""How a run folder becomes a dataset: the split and the card's license."""
+"""How a run folder becomes a dataset: which outputs and judge scores, the split and the card's license."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+Outputs = Literal["original", "reanswered"]
+Unjudged = Literal["error", "keep", "drop"]
+Rubric = Literal["accuracy", "helpfulness", "relevance"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,22 @@ class DatasetConfig:
             "use first."
         },
     )
+
+    min_score: float | None = field(
+        default=None,  # AlpaGasus kept the examples an LLM judge scored at least 4.5 of 5
+        metadata={"help": "Keep only examples the judge scored at least this (0-5; `alpaca-pipeline judge` first); "
+                  "unset: keep all.", "ge": 0, "le": 5},
+    )  # fmt: skip
+    unjudged: Unjudged = field(
+        default="error",
+        metadata={"help": "With --min-score, examples the judge has not scored: error (stop and say so), keep, drop."},
+    )
+    outputs: Outputs = field(
+        default="original",
+        metadata={"help": "The generated outputs, or those of `alpaca-pipeline reanswer` (examples without one are "
+                  "dropped and counted)."},
+    )  # fmt: skip
+    rubric: Rubric = field(default="accuracy", metadata={"help": "Whose judge scores to use: the rubric judged."})
 
     def __post_init__(self) -> None:
         if not 0 <= self.validation_size < 1:

@@ -207,3 +207,43 @@ def draw_rejects(path: Path, reasons: dict[str, int], candidates: int) -> None:
         ax.set_xlabel("candidates (share of all candidates)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.grid(axis="y", visible=False)
+
+
+def draw_scores(path: Path, scores: Sequence[float], threshold: float | None, rubric: str) -> None:
+    """The judge's scores in half-point bins (AlpaGasus's figure), with the threshold the dataset applied."""
+    with _figure(path, 9, 4.8) as (figure, ax):
+        bins = np.arange(0, 5.51, 0.5) - 0.25
+        kept = [score for score in scores if threshold is None or score >= threshold]
+        dropped = [score for score in scores if threshold is not None and score < threshold]
+        ax.hist(kept, bins=bins, color=BLUE, alpha=0.85, label=f"kept ({len(kept):,})")
+        if dropped:
+            ax.hist(
+                dropped, bins=bins, color=ORANGE, alpha=0.85, label=f"dropped below the threshold ({len(dropped):,})"
+            )
+        if threshold is not None:
+            ax.axvline(
+                threshold - 0.25, color="black", linestyle="--", linewidth=1.2, label=f"threshold {threshold:g}"
+            )
+        ax.set_xlim(-0.5, 5.5)
+        ax.set_xticks(np.arange(0, 5.01, 0.5))
+        ax.set_title(f"LLM judge scores ({rubric}, 0-5)")
+        ax.set_xlabel("score")
+        ax.set_ylabel("examples")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+        ax.legend(loc="upper left")
+
+
+def draw_score_lengths(path: Path, points: Sequence[tuple[float, int]], threshold: float | None) -> None:
+    """Score against output length, to see whether the judge favours long answers (a known judge bias)."""
+    with _figure(path, 9, 4.8) as (figure, ax):
+        rng = np.random.default_rng(0)  # a fixed jitter, so the same data draws the same figure
+        scores = np.array([score for score, _ in points], dtype=float)
+        words = np.array([length for _, length in points], dtype=float)
+        ax.scatter(words, scores + rng.uniform(-0.12, 0.12, len(scores)), s=10, alpha=0.5, color=BLUE)
+        if threshold is not None:
+            ax.axhline(threshold, color="black", linestyle="--", linewidth=1.2, label=f"threshold {threshold:g}")
+            ax.legend(loc="lower right")
+        ax.set_ylim(-0.5, 5.5)
+        ax.set_title("Judge score against output length (scores jittered for visibility)")
+        ax.set_xlabel("output words")
+        ax.set_ylabel("score")

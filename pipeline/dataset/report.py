@@ -19,6 +19,7 @@ import numpy as np
 
 from pipeline.core.runfiles import REPORT_MD
 from pipeline.dataset.run_reader import FinishedRun
+from pipeline.dataset.selection import Selection
 from pipeline.dataset.verbs import verb_object
 
 INLINE_WIDTH = 720  # pixels of a figure embedded in a Prefect markdown artifact
@@ -33,6 +34,10 @@ FIGURES = (
     ("verbs.png", "Leading verbs and their direct objects"),
     ("keep_rate.png", "Kept examples and keep rate over the run"),
     ("rejects.png", "Rejected candidates by reason"),
+)
+SCORE_FIGURES = (
+    ("scores.png", "Judge scores, with the threshold"),
+    ("score_length.png", "Judge score against output length"),
 )
 
 
@@ -138,9 +143,14 @@ def run_summary(run: FinishedRun, splits: Mapping[str, int]) -> list[tuple[str, 
             "Prompt / completion tokens of the answers used",
             f"{stats.get('prompt_tokens', 0):,} / {stats.get('completion_tokens', 0):,}",
         ),
-        ("Cost", f"${cost:,.4f}" if cost is not None else "unknown (no price known for the teacher model)"),
+        ("Cost", f"${cost:,.4f}" if cost is not None else _unpriced(run)),
         ("Run finished", "yes" if stats.get("finished") else f"no (stopped: {stats.get('stopped') or 'interrupted'})"),
     ]
+
+
+def _unpriced(run: FinishedRun) -> str:
+    model = run.manifest.get("teacher", {}).get("model", "the teacher model")
+    return f"unpriced (no price is known for `{model}`; pass --prices FILE to count dollars)"
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -175,8 +185,9 @@ def flags_table(meanings: Mapping[str, str], counts: Mapping[str, int]) -> str:
 
 
 def write_report(run: FinishedRun, rows: Sequence[Mapping[str, Any]], splits: Mapping[str, int], directory: Path,
-                 flags: Mapping[str, str]) -> Report:  # fmt: skip
-    """Compute the statistics of `rows` (the dataset, in run order), draw the figures, write report.md."""
+                 flags: Mapping[str, str], selection: Selection | None = None) -> Report:  # fmt: skip
+    """Compute the statistics of `rows` (the dataset, in run order), draw the figures, write report.md; with judge
+    scores, two more figures: their distribution with the threshold, and score against output length."""
     from pipeline.dataset import figures  # matplotlib loads only when a report is drawn
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -216,8 +227,34 @@ def write_report(run: FinishedRun, rows: Sequence[Mapping[str, Any]], splits: Ma
         "## Quality flags", "Flags annotate examples; none is dropped for them.",
         flags_table(flags, flag_counts),
     ]  # fmt: skip
+    shown = FIGURES
+    if selection is not None and selection.scores:
+        figures.draw_scores(directory / "scores.png", selection.scores, selection.min_score, selection.rubric)
+        figures.draw_score_lengths(directory / "score_length.png", selection.score_lengths, selection.min_score)
+        sections += ["## Judge scores", review_text(selection), "![Judge scores](scores.png)",
+                     "![Score against output length](score_length.png)"]  # fmt: skip
+        shown = FIGURES + SCORE_FIGURES
     (directory / REPORT_MD).write_text("\n\n".join(sections) + "\n", encoding="utf-8")
-    return Report(directory, FIGURES, lengths, verbs, with_verb, {name: flag_counts[name] for name in flags})
+    return Report(directory, shown, lengths, verbs, with_verb, {name: flag_counts[name] for name in flags})
+
+
+def review_text(selection: Selection) -> str:
+    """What the judge and the re-answers did to the dataset, in one paragraph (report and card)."""
+    scores = np.array(selection.scores) if selection.scores else np.array([0.0])
+    models = ", ".join(f"`{model}`" for model in selection.judge_models) or "no judge"
+    parts = [f"{selection.judged:,} of {selection.candidates:,} examples judged for {selection.rubric} by {models} "
+             f"(mean score {scores.mean():.2f}, median {np.median(scores):g}; {selection.unreadable:,} judgements "
+             "held no readable score)."]  # fmt: skip
+    if selection.min_score is not None:
+        parts.append(f"Threshold {selection.min_score:g}: {selection.below:,} scored below it and "
+                     f"{selection.dropped_unreadable:,} without a readable score were dropped; unjudged examples: "
+                     f"{selection.unjudged:,} ({selection.unjudged_policy}, {selection.dropped_unjudged:,} "
+                     "dropped).")  # fmt: skip
+    if selection.outputs == "reanswered":
+        output_models = ", ".join(f"`{model}`" for model in selection.output_models)
+        parts.append(f"Outputs re-answered by {output_models}; {selection.no_reanswer:,} examples without a usable "
+                     "re-answer were dropped.")  # fmt: skip
+    return " ".join(parts)
 
 
 def inline_figures(markdown: str, directory: Path) -> str:

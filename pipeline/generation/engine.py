@@ -22,7 +22,7 @@ from pipeline.core.runfiles import CHECKPOINT, KEPT
 from pipeline.generation.config import GenerateConfig
 from pipeline.generation.processing import GenerateStats, Processor
 from pipeline.generation.prompts import request_prompt
-from pipeline.generation.provenance import build_manifest, run_identity
+from pipeline.generation.provenance import build_manifest, pricing, project_from_run, run_identity
 from pipeline.generation.store import RunStore
 from pipeline.teacher.cost import cost_usd, require_price, worst_case_usd
 
@@ -57,6 +57,7 @@ class Engine:
         self._broken = False  # a write failed mid-answer: the state in memory is not what the files say
         self.store = RunStore(run_dir)
         manifest = build_manifest(config, teacher, Path(seed_path), seeds)
+        manifest["pricing"] = self._pricing = pricing(self.prices, teacher.model)
         checkpoint = self.store.open(manifest, run_identity(config, teacher, manifest["seed_tasks"]["sha256"]))
         try:
             self._resume(checkpoint)
@@ -94,7 +95,7 @@ class Engine:
 
     def _read_journal(self, checkpoint: dict[str, Any] | None) -> None:
         """Fresh counters, and the journaled answers the run has not used yet (past the checkpoint, if any)."""
-        self.stats = GenerateStats()
+        self.stats = GenerateStats(pricing=self._pricing)
         if cost_usd(self.prices, self.teacher.model, 0, 0) is not None:  # a known price: nothing paid yet is $0
             self.stats.cost_usd = 0.0
         self.processor = Processor(self.config, self.seeds, self.store, self.stats)
@@ -190,6 +191,10 @@ class Engine:
             if processor.next_index != index:  # wholly used; an answer cut short stays for an extension
                 del self._pending[index]
             processor.check_stall()
+        price = self.prices.get(self.teacher.model)
+        stats.projected = project_from_run(
+            config.num_instructions, stats.kept, stats.answers, stats.prompt_tokens, stats.completion_tokens, price
+        )
         now = time.perf_counter()
         stats.processing_s += now - started
         stats.elapsed_s = now - self._started

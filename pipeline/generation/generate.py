@@ -60,6 +60,8 @@ def _postfix(stats: GenerateStats, teacher: Teacher) -> dict[str, str]:
     }
     if stats.cost_usd is not None:
         postfix["$"] = f"{stats.cost_usd:.2f}"
+    if stats.projected:  # the forecast, re-made from the yield so far
+        postfix["projected"] = f"~{stats.projected['requests']:,} req"
     return postfix
 
 

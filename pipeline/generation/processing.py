@@ -20,7 +20,8 @@ from pipeline.generation.config import GenerateConfig
 from pipeline.generation.dedup import RougeIndex
 from pipeline.generation.filters import check_example
 from pipeline.generation.parse import ParsedItem, parse_answer
-from pipeline.generation.prompts import PROMPT_VERSION, first_task_number
+from pipeline.generation.prompts import PROMPT_VERSION
+from pipeline.generation.provenance import UNPRICED
 from pipeline.generation.store import RunStore
 
 NEAR_DUPLICATE = "near_duplicate"
@@ -52,6 +53,8 @@ class GenerateStats:
     elapsed_s: float = 0.0  # of this session
     processing_s: float = 0.0  # time spent parsing, filtering, checking novelty and journaling, not waiting
     stopped: str = ""  # "target", "max_cost", "max_requests"; "" while running or after a failure
+    pricing: dict[str, Any] | str = UNPRICED  # the teacher's price per 1M tokens, or "unpriced"
+    projected: dict[str, Any] = field(default_factory=dict)  # requests, tokens, cost re-estimated from the run so far
 
     @property
     def finished(self) -> bool:
@@ -112,7 +115,7 @@ class Processor:
             stats.completion_tokens += response.completion_tokens
             stats.teacher_models[response.model] += 1
         productive = start > 0  # an answer is only ever cut short after it kept something
-        items = parse_answer(response.text, response.finish_reason, first_task_number(config.num_demonstrations))
+        items = parse_answer(response.text, response.finish_reason)
         for position in range(start, len(items)):
             if stats.kept >= config.num_instructions:
                 self.next_index, self.next_position = request_index, position

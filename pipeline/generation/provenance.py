@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from pipeline.generation.config import GenerateConfig
     from pipeline.teacher.client import TeacherConfig
 
+UNPRICED = "unpriced"  # what the manifest, stats and card say of a model without a known price
 ASSUMED_KEEP_RATE = 0.5  # for the cost projection before any answer: Alpaca kept ~60% of parsed tasks
 ASSUMED_TOKENS_PER_TASK = 80  # ~60 words of instruction, input and output
 
@@ -65,3 +67,32 @@ def project_cost(
     tokens = requests * (prompt_tokens + completion_tokens)
     cost = cost_usd(prices, teacher.model, requests * prompt_tokens, requests * completion_tokens)
     return {"requests": requests, "tokens": tokens, "cost_usd": cost}
+
+
+def pricing(prices: dict[str, tuple[float, float]], model: str) -> dict[str, Any] | str:
+    """The price the run's dollars are counted at, or "unpriced": a local model is never priced as another one.
+
+    >>> pricing({"gpt-4o-mini": (0.15, 0.6)}, "gpt-4o-mini"), pricing({}, "SmolLM2")
+    ({'model': 'gpt-4o-mini', 'input_usd_per_1m': 0.15, 'output_usd_per_1m': 0.6}, 'unpriced')
+    """
+    price = prices.get(model)
+    if price is None:
+        return UNPRICED
+    return {"model": model, "input_usd_per_1m": price[0], "output_usd_per_1m": price[1]}
+
+
+def project_from_run(
+    target: int, kept: int, answers: int, prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None
+) -> dict[str, Any]:
+    """The forecast re-made from what the run has seen: requests at the yield of kept examples per answer so far,
+    tokens and dollars at the used answers' average (cached ones included). Empty before anything is kept.
+
+    >>> project_from_run(100, 10, 5, 3000, 2000, None)
+    {'requests': 50, 'tokens': 50000, 'cost_usd': None, 'from_answers': 5}
+    """
+    if not answers or not kept:
+        return {}
+    requests = answers + math.ceil(max(target - kept, 0) * answers / kept)
+    prompt, completion = prompt_tokens * requests / answers, completion_tokens * requests / answers
+    dollars = (prompt * price[0] + completion * price[1]) / 1_000_000 if price is not None else None
+    return {"requests": requests, "tokens": round(prompt + completion), "cost_usd": dollars, "from_answers": answers}

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,10 @@ from pipeline.sft.folder import (
     is_main_process,
     last_checkpoint,
     load_final_checkpoint,
+    prune_versions,
+    record_latest,
     remove_checkpoints,
+    version_name,
 )
 from pipeline.sft.model import (
     check_qlora_available,
@@ -40,8 +43,9 @@ from pipeline.sft.model import (
     merge_adapter,
     resolve_base_model,
 )
+from pipeline.sft.template import use_alpaca_template, write_generation_config
 
-__all__ = ["TrainConfig", "TrainResult", "build_trainer", "load_train_config", "train"]
+__all__ = ["TrainConfig", "TrainResult", "build_trainer", "load_train_config", "train", "train_version"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,7 @@ class TrainResult:
     eval_md: Path
     report: dict[str, Any]
     reused: bool  # True when the folder already held this exact run and nothing was trained
+    version: str | None = None  # the version folder's name, when trained by train_version
 
 
 def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, overwrite: bool = False) -> TrainResult:
@@ -72,27 +77,53 @@ def train(dataset: str | Path, output_dir: str | Path, config: TrainConfig, over
         PipelineError: the base model cannot be found or loaded, or QLoRA is asked for without CUDA.
     """
     data = load_sft_data(dataset, config.validation_fraction, config.seed)
-    if config.method == "qlora":
-        check_qlora_available()
-    resolve_base_model(config.base_model)  # a wrong path fails here, before the output folder is touched
-    output_dir = Path(output_dir).expanduser().resolve()
-    # Beside the folder, not in it: --overwrite deletes the folder. Under `accelerate launch`, rank 0 holds it.
-    lock = FolderLock(output_dir.with_name(f".{output_dir.name}.lock"), "model folder", "pass another --output-dir")
+    return _train(data, Path(output_dir), config, overwrite)
+
+
+def train_version(dataset: str | Path, models_dir: str | Path, config: TrainConfig, keep: int = 3) -> TrainResult:
+    """Fine-tune into a version folder of `models_dir` named for the dataset and the settings
+    (`<records>-examples-<key>`): a grown dataset gets a new version instead of tripping over the last one, and
+    the same dataset and settings again find their finished version ("nothing to train"). Once the version is
+    complete, `latest.json` names it and only the newest `keep` versions remain.
+    """
+    data = load_sft_data(dataset, config.validation_fraction, config.seed)
+    models_dir = Path(models_dir).expanduser().resolve()
+    request = _request(data, config)
+    version = version_name(len(data.train) + len(data.validation), request)
+    result = _train(data, models_dir / version, config, overwrite=False)
     if is_main_process():
-        lock.acquire()
-    try:
-        return _train(data, output_dir, config, overwrite)
-    finally:
-        lock.release()
+        record_latest(models_dir, version, request, result.report)
+        prune_versions(models_dir, keep, current=version)
+    return replace(result, version=version)
 
 
-def _train(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool) -> TrainResult:
+def _request(data: SftData, config: TrainConfig) -> dict[str, Any]:
+    """What a model folder is trained from: the dataset, its content and the settings that shape the model."""
     request = {
         "dataset": str(data.source),
         "dataset_sha256": data.fingerprint(),
         "config": {k: v for k, v in config.to_dict().items() if k not in NOT_IN_REQUEST},
     }
-    request = json.loads(json.dumps(request))  # tuples -> lists, as they will read back from disk
+    return json.loads(json.dumps(request))  # tuples -> lists, as they will read back from disk
+
+
+def _train(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool) -> TrainResult:
+    if config.method == "qlora":
+        check_qlora_available()
+    resolve_base_model(config.base_model)  # a wrong path fails here, before the output folder is touched
+    output_dir = output_dir.expanduser().resolve()
+    # Beside the folder, not in it: --overwrite deletes the folder. Under `accelerate launch`, rank 0 holds it.
+    lock = FolderLock(output_dir.with_name(f".{output_dir.name}.lock"), "model folder", "pass another --output-dir")
+    if is_main_process():
+        lock.acquire()
+    try:
+        return _train_locked(data, output_dir, config, overwrite)
+    finally:
+        lock.release()
+
+
+def _train_locked(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool) -> TrainResult:
+    request = _request(data, config)
     if claim_output_dir(output_dir, request, overwrite):
         if is_main_process():
             remove_checkpoints(output_dir)  # left by a run stopped between finishing and deleting them
@@ -123,11 +154,15 @@ def _train(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool
     seconds = time.perf_counter() - started
     fine_tuned_loss = trainer.evaluate()["eval_loss"]
     after = generate_samples(trainer.model, tokenizer, samples, config.max_new_tokens)
+    use_alpaca_template(tokenizer)  # saved with the model: apply_chat_template prompts it as it was trained
     trainer.save_model(str(output_dir))  # collective under FSDP: every process takes part
 
     merged_dir = output_dir / MERGED if config.merge else None
-    if merged_dir and is_main_process():
-        merge_adapter(base_path, output_dir, merged_dir, config.dtype, tokenizer)
+    if is_main_process():
+        write_generation_config(output_dir, tokenizer)
+        if merged_dir:
+            merge_adapter(base_path, output_dir, merged_dir, config.dtype, tokenizer)
+            write_generation_config(merged_dir, tokenizer)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     steps = trainer.state.global_step
     steps_here = steps - (resumed_from or 0)  # what this process trained, in `seconds`

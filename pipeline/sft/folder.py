@@ -1,4 +1,5 @@
-"""The output folder of a training run: whose it is (train_request.json), its checkpoints, and what a re-run finds.
+"""The output folder of a training run: whose it is (train_request.json), its checkpoints, and what a re-run finds;
+and the versions of a models folder (one per dataset and settings, `latest.json` naming the newest).
 
 A folder belongs to one request (dataset, its content, the settings that shape the model). The same request on an
 unfinished folder resumes from its newest complete checkpoint; another request is refused unless overwritten; a
@@ -7,6 +8,7 @@ folder `train` did not write is never deleted. Trainer writes the checkpoints; t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -25,6 +27,7 @@ TRAINER_STATE = "trainer_state.json"  # the last file Trainer._save_checkpoint w
 # Weights and optimizer files that a complete checkpoint also holds (full or adapter; plain or FSDP full state dict)
 CHECKPOINT_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
 CHECKPOINT_OPTIMIZER = ("optimizer.pt", "optimizer.bin")
+LATEST = "latest.json"  # in a models folder: which version is the newest complete one
 
 
 def claim_output_dir(output_dir: Path, request: dict[str, Any], overwrite: bool) -> bool:
@@ -126,3 +129,57 @@ def write_request(output_dir: Path, request: dict[str, Any]) -> None:
 def is_main_process() -> bool:
     """Under `accelerate launch` (torchrun's RANK), only rank 0 writes files other than the model itself."""
     return os.environ.get("RANK", "0") == "0"
+
+
+def version_name(records: int, request: dict[str, Any]) -> str:
+    """A model version's folder name: the dataset's size, and a key of the dataset's content and the settings."""
+    key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{records}-examples-{key}"
+
+
+def record_latest(models_dir: Path, version: str, request: dict[str, Any], report: dict[str, Any]) -> None:
+    """Name `version` the newest model of `models_dir` (written atomically, after the version is complete)."""
+    write_json_atomic(
+        models_dir / LATEST,
+        {
+            "version": version,
+            "model_dir": str(models_dir / version),
+            "merged_dir": report["outputs"]["merged"],
+            "dataset": request["dataset"],
+            "dataset_sha256": request["dataset_sha256"],
+            "base_model": request["config"]["base_model"],
+            "base_loss": report["validation"]["base_loss"],
+            "fine_tuned_loss": report["validation"]["fine_tuned_loss"],
+        },
+    )
+
+
+def prune_versions(models_dir: Path, keep: int, current: str) -> list[Path]:
+    """Delete all but the newest `keep` complete versions of `models_dir` (never `current`), and unfinished versions
+    older than `current`; folders `train` did not write are left alone. Returns what was deleted."""
+    versions = []
+    for folder in models_dir.iterdir():
+        marker = folder / REQUEST
+        if folder.is_dir() and marker.is_file():
+            try:
+                complete = json.loads(marker.read_text(encoding="utf-8")).get("complete", False)
+            except (OSError, ValueError):
+                complete = False  # cut short while being written: an unfinished run
+            versions.append((marker.stat().st_mtime, folder, complete))
+    newest_first = sorted(versions, key=lambda item: (item[1].name != current, -item[0]))
+    kept = 0
+    current_time = next((mtime for mtime, folder, _ in versions if folder.name == current), None)
+    removed = []
+    for mtime, folder, complete in newest_first:
+        if folder.name == current:
+            kept += 1
+            continue
+        if complete and kept < keep:
+            kept += 1
+            continue
+        if not complete and (current_time is None or mtime >= current_time):
+            continue  # an unfinished run newer than this one: perhaps still training
+        log.info("removing model version %s (keeping the newest %d)", folder, keep)
+        shutil.rmtree(folder)
+        removed.append(folder)
+    return removed

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from pipeline.simulator import grammar
+from pipeline.simulator import batches, grammar, review
 
 DEFAULT_MODEL = "simulated-teacher"
 OWNER = "alpaca-pipeline-simulator"
@@ -51,6 +51,10 @@ class SimulatorConfig:
     malformed_share: float = 0.10  # items broken in one of simulator_grammar.MALFORMED_KINDS
     truncated_share: float = 0.05  # answers cut mid-item with finish_reason "length"
     drift_share: float = 0.10  # answers with one of simulator_grammar.DRIFT_KINDS, which a tolerant parser absorbs
+    off_topic_share: float = 0.0  # items answered with text about something else, which only a judge can catch
+    batch_phase_s: float = 0.0  # seconds a batch spends validating, then in progress, then finalizing
+    batch_expire_first: int = 0  # this many batches expire with half their lines answered, then batches complete
+    batch_line_error_every: int = 0  # every Nth line of a batch fails with a 500 in the error file (0: none)
     fault_rates: Mapping[str, float] = field(default_factory=dict)  # per-request chance of each of FAULTS
     slots: int | None = None  # answers written at once, the others wait in line (llama.cpp: 1); None: no limit
 
@@ -58,7 +62,7 @@ class SimulatorConfig:
         object.__setattr__(self, "fault_rates", MappingProxyType(dict(self.fault_rates)))
         if not self.models:
             raise ValueError(f"models must name at least one model, e.g. ({DEFAULT_MODEL!r},)")
-        for name in ("near_duplicate_share", "malformed_share", "truncated_share", "drift_share"):
+        for name in ("near_duplicate_share", "malformed_share", "truncated_share", "drift_share", "off_topic_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         if self.near_duplicate_share + self.malformed_share > 1.0:
@@ -94,8 +98,13 @@ def generate_answer(prompt_text: str, rng: random.Random, config: SimulatorConfi
     A completion continues right after the prompt's final "N. Instruction:"; a chat answer (or an answer to a
     prompt that does not end with that header) restates it, so chat text == "N. Instruction:" + completion text.
     """
+    reviewed = review.review_answer(prompt_text, rng)
+    if reviewed is not None:  # a judge or re-answer prompt
+        return reviewed, "stop"
     facts = grammar.read_prompt(prompt_text)
     blocks = grammar.draw_blocks(facts, rng, config.near_duplicate_share, config.malformed_share)
+    if config.off_topic_share:  # no draw at 0, so the default answers stay as they were
+        blocks = review.with_off_topic_outputs(blocks, rng, config.off_topic_share)
     drift = grammar.pick(rng, grammar.DRIFT_KINDS) if rng.random() < config.drift_share else ""
     if drift == "skipped_number":
         blocks = grammar.skip_number(blocks, rng)
@@ -432,15 +441,21 @@ async def complete(request: web.Request, chat: bool) -> web.StreamResponse:
                 await state.pause(state.config.latency_s)
             finally:
                 state.busy_s += time.monotonic() - started
-    rng = answer_rng(parsed.prompt_text, parsed.seed, state.config.seed)
-    text, finish_reason = generate_answer(parsed.prompt_text, rng, state.config, chat)
-    if fault is not None and fault.name == "garbage":
+    payload = answer_payload(parsed, state.config, chat, fault.name if fault is not None else None)
+    state.spend(now, payload["usage"]["total_tokens"])
+    return web.json_response(payload, headers=headers)
+
+
+def answer_payload(parsed: CompletionRequest, config: SimulatorConfig, chat: bool, fault: str | None = None) -> dict:
+    """The response body to one parsed request: the same for the online endpoints and a batch's lines."""
+    rng = answer_rng(parsed.prompt_text, parsed.seed, config.seed)
+    text, finish_reason = generate_answer(parsed.prompt_text, rng, config, chat)
+    if fault == "garbage":
         text, finish_reason = grammar.garbage_text(rng), "stop"
-    if fault is not None and fault.name == "truncate":
+    if fault == "truncate":
         text, finish_reason = grammar.truncate(text, rng), "length"
     text, finish_reason = apply_limits(text, finish_reason, parsed.max_tokens, parsed.stop)
     completion_tokens = estimate_tokens(text)
-    state.spend(now, parsed.prompt_tokens + completion_tokens)
     usage = {
         "prompt_tokens": parsed.prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -453,9 +468,8 @@ async def complete(request: web.Request, chat: bool) -> web.StreamResponse:
     else:
         choice = {"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}
         prefix, kind = "cmpl", "text_completion"
-    payload = {"id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()),
-               "model": parsed.model, "choices": [choice], "usage": usage}  # fmt: skip
-    return web.json_response(payload, headers=headers)
+    return {"id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()),
+            "model": parsed.model, "choices": [choice], "usage": usage}  # fmt: skip
 
 
 async def counted(request: web.Request, chat: bool) -> web.StreamResponse:
@@ -486,6 +500,7 @@ def make_app(
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/chat/completions", chat_completions)
+    batches.add_routes(app)
     return app
 
 

@@ -132,7 +132,7 @@ class Teacher:
     context_max_tokens: int | None = None
 
     def request_body(self, prompt: Prompt, stop: list[str], seed: int | None) -> dict[str, Any]:
-        body: dict[str, Any] = {**self.config.decoding(), "stop": stop, "n": 1, "seed": seed}
+        body: dict[str, Any] = {**self.config.decoding(), "stop": stop or None, "n": 1, "seed": seed}
         if self.context_max_tokens is not None:
             body["max_tokens"] = self.context_max_tokens
         if self.config.api == "chat":

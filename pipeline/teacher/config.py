@@ -17,7 +17,10 @@ class TeacherConfig:
 
     model: str = field(
         default="gpt-4o-mini",  # a cheap chat model; Alpaca's text-davinci-003 is retired
-        metadata={"help": "Teacher model; the offline teacher answers as `simulated-teacher`."},
+        metadata={
+            "help": "Teacher model; unset: the one model a --base-url server lists (GET /models), the offline "
+            "teacher's `simulated-teacher`, or this default on OpenAI's API."
+        },
     )
     base_url: str = field(
         default=OPENAI_BASE_URL, metadata={"help": "OpenAI-compatible API URL, e.g. http://localhost:8000/v1 (vLLM)."}
@@ -72,10 +75,7 @@ class TeacherConfig:
                 raise ValueError(f"{name} must be a finite number, got {value}")
         if self.max_tokens < 1 or self.max_retries < 0 or (self.timeout_s is not None and self.timeout_s <= 0):
             raise ValueError("max_tokens and timeout_s must be positive and max_retries non-negative")
-        url = urlsplit(self.base_url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            example = "http://localhost:8000/v1"
-            raise ValueError(f"base_url must be an http(s) URL such as {example}, got {self.base_url!r}")
+        check_base_url(self.base_url)
 
     @property
     def request_timeout_s(self) -> float:
@@ -86,3 +86,10 @@ class TeacherConfig:
         """The parameters that, with the prompt, determine an answer (part of the cache key)."""
         return {"endpoint": self.api, "model": self.model, "temperature": self.temperature, "top_p": self.top_p,
                 "max_tokens": self.max_tokens}  # fmt: skip
+
+
+def check_base_url(base_url: str) -> None:
+    """Raise ValueError unless `base_url` is an http(s) URL with a host: before anything is asked of it."""
+    url = urlsplit(base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"base_url must be an http(s) URL such as http://localhost:8000/v1, got {base_url!r}")
