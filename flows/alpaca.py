@@ -107,7 +107,7 @@ def fetch_batch(
 @flow(name="generate-instructions")
 def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     """Bootstrap examples into params.output_dir: the engine says what to fetch, batch tasks fetch it in parallel."""
-    from flows.endpoint import resolve_endpoint, teacher_model
+    from flows.endpoint import budget_prices, resolve_endpoint, teacher_model
     from pipeline.generation.engine import Engine
     from pipeline.generation.seeds import load_seed_tasks
     from pipeline.teacher.config import TeacherConfig
@@ -122,7 +122,8 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
             logger.info("No OPENAI_API_KEY or base URL: the built-in offline teacher answers at %s", endpoint.base_url)
         model = teacher_model(endpoint, params.model, default_of(TeacherConfig, "model"))
         config, teacher = _configs(params, endpoint.base_url, model)
-        engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(params.prices))
+        prices = budget_prices(load_prices(params.prices), endpoint, model, params.max_cost)
+        engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, prices)
         progress = create_progress_artifact(0.0, key="alpaca-generation-progress", description="Starting")
         try:
             while not (stats := engine.advance()).stopped:

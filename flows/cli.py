@@ -174,7 +174,7 @@ def generate(
     With neither OPENAI_API_KEY nor --base-url set, a built-in offline teacher answers. Running the same
     command on the same --output-dir continues an interrupted run without paying for any answer twice.
     """
-    from flows.endpoint import resolve_endpoint, teacher_model
+    from flows.endpoint import budget_prices, resolve_endpoint, teacher_model
     from pipeline.generation.generate import generate as run_generate
     from pipeline.generation.provenance import project_cost
     from pipeline.generation.seeds import default_seed_path, load_seed_tasks
@@ -209,6 +209,7 @@ def generate(
                 )  # fmt: skip
             except ValueError as error:
                 raise click.UsageError(str(error)) from None
+            price_table = budget_prices(price_table, endpoint, teacher.model, max_cost)
             forecast = project_cost(config, teacher, seeds, price_table)
             dollars = f"~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else "unpriced"
             click.echo(f"Generating {num_instructions} examples with {teacher.model} from {len(seeds)} seed tasks "

@@ -51,3 +51,13 @@ def teacher_model(endpoint: Endpoint, model: str | None, default: str) -> str:
     from pipeline.teacher.models import served_model  # loads httpx only when a server is asked
 
     return served_model(endpoint.base_url, endpoint.api_key)
+
+
+def budget_prices(
+    prices: dict[str, tuple[float, float]], endpoint: Endpoint, model: str, budget: float | None
+) -> dict[str, tuple[float, float]]:
+    """The price table for a run with `budget`: the built-in offline teacher is free, so a budget against it (the
+    scheduled deployments carry one) needs no price; any other model without a price is refused by the engine."""
+    if endpoint.offline and budget is not None:
+        return {model: (0.0, 0.0), **prices}
+    return prices

@@ -254,7 +254,10 @@ def test_weekly_deployment_runs_twice_on_a_growing_rolling_run(prefect_server, t
     base = build_tiny_llama(tmp_path / "tiny", ["Below is an instruction that describes a task."])
     params = PipelineParams.model_validate(weekly.parameters["params"])
     assert params.generate.max_cost is not None  # a one-click run of a deployment that buys answers has a budget
-    week = {"generate": {"base_url": teacher_server.base_url, "model": "simulated-teacher", "use_cache": False},
+    prices = tmp_path / "prices.json"  # a budget needs a price: the local teacher's, as a user of serve would give
+    prices.write_text(json.dumps({"simulated-teacher": {"input": 0.15, "output": 0.6}}))
+    week = {"generate": {"base_url": teacher_server.base_url, "model": "simulated-teacher", "use_cache": False,
+                         "prices": str(prices)},
             "finetune": {"base_model": str(base), "max_steps": 1, "eval_samples": 1}}  # fmt: skip
 
     def run_week(examples: int) -> dict[str, Any]:
@@ -267,9 +270,9 @@ def test_weekly_deployment_runs_twice_on_a_growing_rolling_run(prefect_server, t
     second = run_week(40)["finetune"]
     assert first["version"] != second["version"] and not second["reused"]
     assert second["output_dir"] == str(models / second["version"]) and second["version"].startswith("40-examples-")
-    assert sorted(path.name for path in models.iterdir()) == sorted(
+    assert sorted(path.name for path in models.iterdir() if not path.name.endswith(".lock")) == sorted(
         [first["version"], second["version"], "latest.json"]
-    )
+    )  # each version's train lock (.NAME.lock) stays beside it, empty
     assert json.loads((models / "latest.json").read_text())["model_dir"] == second["output_dir"]
     published = json.loads(Artifact.get("alpaca-model").data)[0]
     assert published["model_dir"] == second["output_dir"] and published["train_records"] + 1 <= 40
