@@ -43,6 +43,7 @@ def processing_cost(pool_size: int, answers: int, root: Path) -> tuple[float, in
     config = GenerateConfig(num_instructions=10**9)
     store = RunStore(root)
     store.open({}, {})
+    store.start_derived(None)
     processor = Processor(config, seeds, store, GenerateStats())
     request = 0
 

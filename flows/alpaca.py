@@ -59,7 +59,7 @@ def _configs(params: GenerateParams, base_url: str, model: str, share: int = 1) 
     )  # fmt: skip
     teacher = TeacherConfig(
         model=model, base_url=base_url, api=params.api, temperature=params.temperature, top_p=params.top_p,
-        max_tokens=params.max_tokens, rpm=params.rpm / share if params.rpm else None,
+        max_tokens=params.max_tokens, timeout_s=params.timeout_s, rpm=params.rpm / share if params.rpm else None,
         tpm=params.tpm / share if params.tpm else None,
     )  # fmt: skip
     return config, teacher
@@ -83,7 +83,9 @@ def _retry_can_fix(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_can_fix, cache_policy=NO_CACHE)
-def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list[int], share: int) -> dict[str, int]:
+def fetch_batch(
+    params: GenerateParams, base_url: str, model: str, indices: list[int], share: int
+) -> dict[str, int | None]:
     """Fetch one range of requests (many in flight) into its own journal part of the run folder, paced to
     1/`share` of the run's rpm and tpm budgets (`share`: the batch tasks of this round)."""
     from flows.endpoint import LOCAL_SERVER_KEY
@@ -103,12 +105,12 @@ def fetch_batch(params: GenerateParams, base_url: str, model: str, indices: list
 
 
 @task(cache_policy=NO_CACHE)  # no retries: a re-run resumes the journaled batches itself
-def generate_in_batches(params: GenerateParams, base_url: str, model: str) -> dict[str, Any]:
+def generate_in_batches(params: GenerateParams, base_url: str, model: str,
+                        prices: dict[str, tuple[float, float]]) -> dict[str, Any]:  # fmt: skip
     """The whole generation through the OpenAI Batch API (pipeline/generation/batched.py)."""
     from flows.endpoint import LOCAL_SERVER_KEY
     from pipeline.generation.batched import generate_batched
     from pipeline.generation.seeds import load_seed_tasks
-    from pipeline.teacher.cost import load_prices
 
     config, teacher = _configs(params, base_url, model)
     api_key = os.environ.get("OPENAI_API_KEY") or LOCAL_SERVER_KEY
@@ -119,7 +121,7 @@ def generate_in_batches(params: GenerateParams, base_url: str, model: str) -> di
         update_progress_artifact(progress, 100.0 * finished / max(total, 1), description=shown)
 
     stats = generate_batched(config, teacher, api_key, _seed_path(params), load_seed_tasks(_seed_path(params)),
-                             params.output_dir, load_prices(None), progress=False, poll_s=batch_poll_s(),
+                             params.output_dir, prices, progress=False, poll_s=batch_poll_s(),
                              on_poll=on_poll)  # fmt: skip
     return stats.to_dict()
 
@@ -127,7 +129,7 @@ def generate_in_batches(params: GenerateParams, base_url: str, model: str) -> di
 @flow(name="generate-instructions")
 def generate_instructions(params: GenerateParams) -> dict[str, Any]:
     """Bootstrap examples into params.output_dir: the engine says what to fetch, batch tasks fetch it in parallel."""
-    from flows.endpoint import resolve_endpoint, teacher_model
+    from flows.endpoint import budget_prices, resolve_endpoint, teacher_model
     from pipeline.generation.engine import Engine
     from pipeline.generation.seeds import load_seed_tasks
     from pipeline.teacher.config import TeacherConfig
@@ -142,11 +144,12 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
             logger.info("No OPENAI_API_KEY or base URL: the built-in offline teacher answers at %s", endpoint.base_url)
         model = teacher_model(endpoint, params.model, default_of(TeacherConfig, "model"))
         config, teacher = _configs(params, endpoint.base_url, model)
+        prices = budget_prices(load_prices(params.prices), endpoint, model, params.max_cost)
         if params.batch:  # one task follows the batches, sleeping between polls
-            stats_dict = generate_in_batches(params, endpoint.base_url, model)
+            stats_dict = generate_in_batches(params, endpoint.base_url, model, prices)
             _publish_stats(stats_dict, params.output_dir)
             return {"run_dir": params.output_dir, "kept": stats_dict["kept"], "stopped": stats_dict["stopped"]}
-        engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, load_prices(None))
+        engine = Engine(config, teacher, _seed_path(params), seeds, params.output_dir, prices)
         progress = create_progress_artifact(0.0, key="alpaca-generation-progress", description="Starting")
         try:
             while not (stats := engine.advance()).stopped:
@@ -161,7 +164,10 @@ def generate_instructions(params: GenerateParams) -> dict[str, Any]:
                            for batch in batches]  # fmt: skip
                 while wait(futures, timeout=PROGRESS_EVERY_S).not_done:  # use answers as they come, and show it
                     _show_progress(progress, engine.advance(), params.num_instructions)
-                engine.add_retries(sum(future.result()["retries"] for future in futures))
+                counts = [future.result() for future in futures]
+                engine.add_retries(sum(c["retries"] for c in counts), sum(c["malformed"] for c in counts))
+                if forced := [c["context_max_tokens"] for c in counts if c.get("context_max_tokens")]:
+                    engine.note_context_max_tokens(min(forced))
         except (TerminationSignal, KeyboardInterrupt):
             logger.warning("Cancelled: the answers journaled so far stay in %s; a run with the same parameters "
                            "continues from there without paying for them again", params.output_dir)  # fmt: skip
@@ -216,12 +222,11 @@ def _review_plan(params: ReviewParams, teacher: Any) -> Any:
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_can_fix, cache_policy=NO_CACHE)
 def review_batch(params: ReviewParams, base_url: str, model: str, keys: list[str], part: int, share: int,
-                 max_cost: float | None) -> dict[str, Any]:  # fmt: skip
+                 max_cost: float | None, prices: dict[str, tuple[float, float]]) -> dict[str, Any]:  # fmt: skip
     """Ask the review requests `keys` into journal part `part`, paced to 1/`share` of the rpm and tpm budgets."""
     from flows.endpoint import LOCAL_SERVER_KEY
     from pipeline.review.job import parts_folder, run_requests
     from pipeline.teacher.cache import ResponseCache, default_cache_path
-    from pipeline.teacher.cost import load_prices
 
     teacher = _review_teacher(params, base_url, model, share)
     plan = _review_plan(params, teacher)
@@ -236,7 +241,7 @@ def review_batch(params: ReviewParams, base_url: str, model: str, keys: list[str
 
             run_requests = run_requests_batched  # noqa: N806
         stats = run_requests(plan.task, requests, teacher, api_key, journal, plan.record,
-                             concurrency=params.concurrency, max_cost=max_cost, prices=load_prices(None), cache=cache,
+                             concurrency=params.concurrency, max_cost=max_cost, prices=prices, cache=cache,
                              progress=False, poll_s=batch_poll_s())  # fmt: skip
     finally:
         if cache is not None:
@@ -246,19 +251,19 @@ def review_batch(params: ReviewParams, base_url: str, model: str, keys: list[str
 
 def _review_flow(params: ReviewParams) -> tuple[Any, Any]:
     """Judge or re-answer a run folder in rounds of batch tasks; each key is asked once, whoever asks it."""
-    from flows.endpoint import resolve_endpoint, teacher_model
+    from flows.endpoint import budget_prices, resolve_endpoint, teacher_model
     from pipeline.review.job import ReviewStats, journaled_keys, project
     from pipeline.teacher.config import TeacherConfig
     from pipeline.teacher.cost import load_prices
 
     logger = get_run_logger()
     params = params.model_copy(update={"run_dir": under_outputs_root(params.run_dir)})
-    prices = load_prices(None)
     with resolve_endpoint(params.base_url or os.environ.get("OPENAI_BASE_URL"),
                           os.environ.get("OPENAI_API_KEY")) as endpoint:  # fmt: skip
         model = teacher_model(endpoint, params.model, default_of(TeacherConfig, "model"))
         teacher = _review_teacher(params, endpoint.base_url, model)
         plan = _review_plan(params, teacher)
+        prices = budget_prices(load_prices(None), endpoint, model, params.max_cost)
         if params.max_cost is not None and model not in prices:
             raise PipelineError(f"max_cost needs a price for model {model!r}; this model has none in the price table")
         done = journaled_keys(plan.journal)
@@ -274,7 +279,7 @@ def _review_flow(params: ReviewParams) -> tuple[Any, Any]:
             round_batches = batches[first : first + parallel]
             left = None if params.max_cost is None else max(0.0, params.max_cost - (stats.cost_usd or 0.0))
             futures = [review_batch.submit(params, endpoint.base_url, model, keys, first + i, len(round_batches),
-                                           None if left is None else left / len(round_batches))
+                                           None if left is None else left / len(round_batches), prices)
                        for i, keys in enumerate(round_batches)]  # fmt: skip
             for future in futures:
                 result = future.result()

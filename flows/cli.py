@@ -19,6 +19,7 @@ from flows.settings import (
     ENDPOINT_FALLBACK,
     OUTPUTS_ROOT_HELP,
     OVERWRITE_HELP,
+    PRICES_HELP,
     PRIVATE_HELP,
     PROJECT_SEEDS,
     PUSH_TO_HUB_HELP,
@@ -26,6 +27,7 @@ from flows.settings import (
     SCHEDULED_MAX_COST,
     SEED_TASKS_HELP,
     TRAIN_CONFIG_HELP,
+    FiniteFloat,
     batch_poll_s,
     default_of,
     option,
@@ -54,13 +56,26 @@ def _configure_logging(verbose: bool) -> None:
 
 
 class _Group(click.Group):
-    """Turns the project's domain errors into one clear line and exit status 1, without a traceback."""
+    """Turns every error into one clear line and exit status 1: the project's domain errors as they are worded, a
+    full or read-only disk with the file it hit, anything else with its type and a pointer to -v, which shows the
+    traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except PipelineError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:
+            if ctx.params.get("verbose"):
+                raise
+            where = f"{error.filename}: " if error.filename else ""
+            raise click.ClickException(f"{where}{error.strerror or error} (nothing done so far is lost)") from None
+        except Exception as error:  # noqa: BLE001 - the outermost layer: a line, not a traceback, unless -v
+            if ctx.params.get("verbose"):
+                raise
+            raise click.ClickException(f"{type(error).__name__}: {error} (run with -v for the traceback)") from None
 
 
 @click.group(cls=_Group)
@@ -108,6 +123,7 @@ TEACHER_OPTIONS = _options(
     option(TeacherConfig, "temperature"),
     option(TeacherConfig, "top_p"),
     option(TeacherConfig, "max_tokens"),
+    option(TeacherConfig, "timeout_s", "--timeout", "timeout_s"),
     option(TeacherConfig, "rpm"),
     option(TeacherConfig, "tpm"),
 )
@@ -145,19 +161,15 @@ def _given(settings: dict[str, Any]) -> dict[str, Any]:
 @RUN_FOLDER_OPTIONS
 @TEACHER_OPTIONS
 @GENERATION_OPTIONS
-@click.option(
-    "--prices",
-    type=click.Path(path_type=Path),
-    default=None,
-    help='JSON price table {"model": {"input": USD/1M tokens, "output": USD/1M tokens}}.',
-)
+@click.option("--prices", type=click.Path(path_type=Path), default=None, help=PRICES_HELP)
 @CACHE_PATH_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--batch", is_flag=True, help=BATCH_HELP)
 def generate(
     num_instructions: int, seed_tasks: Path | None, output_dir: Path | None, model: str | None,
     base_url: str | None, api: str, run_seed: int, num_demonstrations: int, tasks_per_request: int,
-    temperature: float, top_p: float, max_tokens: int, concurrency: int, rpm: float | None, tpm: float | None,
+    temperature: float, top_p: float, max_tokens: int, timeout_s: float | None, concurrency: int,
+    rpm: float | None, tpm: float | None,
     max_requests: int | None, max_cost: float | None, prices: Path | None, cache_path: Path | None, no_cache: bool,
     rouge_threshold: float, tokenizer: str, no_progress: bool, batch: bool,
 ) -> None:  # fmt: skip
@@ -166,7 +178,7 @@ def generate(
     With neither OPENAI_API_KEY nor --base-url set, a built-in offline teacher answers. Running the same
     command on the same --output-dir continues an interrupted run without paying for any answer twice.
     """
-    from flows.endpoint import resolve_endpoint, teacher_model
+    from flows.endpoint import budget_prices, resolve_endpoint, teacher_model
     from pipeline.generation.generate import generate as run_generate
     from pipeline.generation.provenance import project_cost
     from pipeline.generation.seeds import default_seed_path, load_seed_tasks
@@ -193,10 +205,15 @@ def generate(
             if endpoint.offline:
                 click.echo(f"No OPENAI_API_KEY or --base-url: using the built-in offline teacher at "
                            f"{endpoint.base_url}", err=True)  # fmt: skip
-            teacher = TeacherConfig(
-                model=teacher_model(endpoint, model, default_of(TeacherConfig, "model")), base_url=endpoint.base_url,
-                api=api, temperature=temperature, top_p=top_p, max_tokens=max_tokens, rpm=rpm, tpm=tpm,
-            )  # fmt: skip
+            try:
+                teacher = TeacherConfig(
+                    model=teacher_model(endpoint, model, default_of(TeacherConfig, "model")),
+                    base_url=endpoint.base_url, api=api, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                    timeout_s=timeout_s, rpm=rpm, tpm=tpm,
+                )  # fmt: skip
+            except ValueError as error:
+                raise click.UsageError(str(error)) from None
+            price_table = budget_prices(price_table, endpoint, teacher.model, max_cost)
             forecast = project_cost(config, teacher, seeds, price_table)
             dollars = f"~${forecast['cost_usd']:,.2f}" if forecast["cost_usd"] is not None else "unpriced"
             click.echo(f"Generating {num_instructions} examples with {teacher.model} from {len(seeds)} seed tasks "
@@ -260,7 +277,7 @@ def _review_options(temperature: float, max_tokens: int) -> Callable[[Any], Any]
 
 def _review(task: str, run_dir: Path, settings: dict[str, Any], work: Callable[..., Any]) -> Any:
     """Resolve the endpoint, teacher, prices and cache of a review command, say what it will cost, and run it."""
-    from flows.endpoint import resolve_endpoint, teacher_model
+    from flows.endpoint import budget_prices, resolve_endpoint, teacher_model
     from pipeline.teacher.cache import ResponseCache, default_cache_path
     from pipeline.teacher.cost import load_prices
 
@@ -278,6 +295,7 @@ def _review(task: str, run_dir: Path, settings: dict[str, Any], work: Callable[.
                 base_url=endpoint.base_url, api=settings["api"], temperature=settings["temperature"],
                 max_tokens=settings["max_tokens"], rpm=settings["rpm"], tpm=settings["tpm"],
             )  # fmt: skip
+            prices = budget_prices(prices, endpoint, teacher.model, settings["max_cost"])
             batch = {"batch": True, "poll_s": batch_poll_s()} if settings["batch"] else {}
             return work(teacher, endpoint.api_key, concurrency=settings["concurrency"],
                         max_cost=settings["max_cost"], prices=prices, cache=cache,
@@ -421,7 +439,7 @@ def teacher() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Server seed: changes every answer.")
 @click.option(
-    "--latency", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Seconds of delay per answer."
+    "--latency", type=FiniteFloat(min=0), default=0.0, show_default=True, help="Seconds of delay per answer."
 )
 @click.option("--rpm", type=click.IntRange(min=1), default=None, help="Requests per minute before answering 429.")
 @click.option(
@@ -432,11 +450,38 @@ def teacher() -> None:
     default=None,
     help="Answer 401 unless clients send this key.",
 )
-def simulate(host: str, port: int, seed: int, latency: float, rpm: int | None, require_key: str | None) -> None:
+@click.option(
+    "--slots",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Answers written at once; the others wait in line "
+    "(1: like llama.cpp's server with one slot). Unset: no limit.",
+)
+@click.option(
+    "--fault", "faults", multiple=True, metavar="KIND=RATE",
+    help="Answer this share of requests with a fault (repeatable), e.g. --fault html=0.05. KIND: "
+    "rate_limit, server_error, unavailable, hang, drop, garbage, truncate, not_json, html, empty_object, no_choices.",
+)  # fmt: skip
+def simulate(
+    host: str, port: int, seed: int, latency: float, rpm: int | None, require_key: str | None, slots: int | None,
+    faults: tuple[str, ...],
+) -> None:  # fmt: skip
     """Serve the offline teacher: an OpenAI-compatible API on HOST:PORT that writes synthetic tasks."""
     from pipeline.simulator.server import SimulatorConfig, serve
 
-    serve(SimulatorConfig(seed=seed, latency_s=latency, rpm_limit=rpm, api_key=require_key), host=host, port=port)
+    rates = {}
+    for fault in faults:
+        kind, _, rate = fault.partition("=")
+        try:
+            rates[kind] = float(rate)
+        except ValueError:
+            raise click.BadParameter(f"{fault!r}: expected KIND=RATE, e.g. html=0.05", param_hint="--fault") from None
+    try:
+        config = SimulatorConfig(seed=seed, latency_s=latency, rpm_limit=rpm, api_key=require_key, slots=slots,
+                                 fault_rates=rates)  # fmt: skip
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--fault") from None
+    serve(config, host=host, port=port)
 
 
 @main.command()
@@ -556,6 +601,7 @@ def clean(
 @option(TrainConfig, "lora_target_modules")
 @option(TrainConfig, "merge", "--merge/--no-merge")
 @option(TrainConfig, "eval_samples")
+@option(TrainConfig, "eval_records")
 @option(TrainConfig, "max_new_tokens")
 @option(TrainConfig, "seed")
 @option(TrainConfig, "threads")
@@ -621,6 +667,7 @@ def dataset(
 @RUN_FOLDER_OPTIONS
 @TEACHER_OPTIONS
 @GENERATION_OPTIONS
+@click.option("--prices", type=click.Path(), default=None, help=PRICES_HELP)
 @DATASET_OPTIONS
 @option(DatasetConfig, "seed", "--split-seed", "split_seed")
 @option(TrainConfig, "base_model", default=DEMO_TRAINING.base_model)

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pipeline.teacher.config import OPENAI_BASE_URL
+from pipeline.core.errors import PipelineError
+from pipeline.teacher.config import OPENAI_BASE_URL, check_base_url
 
 LOCAL_SERVER_KEY = "not-needed"  # local servers (vLLM, llama.cpp, Ollama) want some non-empty key
 
@@ -43,6 +44,20 @@ def teacher_model(endpoint: Endpoint, model: str | None, default: str) -> str:
         return endpoint.model
     if endpoint.base_url.rstrip("/") == OPENAI_BASE_URL:
         return default
+    try:
+        check_base_url(endpoint.base_url)  # "not a url" is a usage error, not a server that lists no models
+    except ValueError as error:
+        raise PipelineError(f"{error}; check --base-url or OPENAI_BASE_URL") from None
     from pipeline.teacher.models import served_model  # loads httpx only when a server is asked
 
     return served_model(endpoint.base_url, endpoint.api_key)
+
+
+def budget_prices(
+    prices: dict[str, tuple[float, float]], endpoint: Endpoint, model: str, budget: float | None
+) -> dict[str, tuple[float, float]]:
+    """The price table for a run with `budget`: the built-in offline teacher is free, so a budget against it (the
+    scheduled deployments carry one) needs no price; any other model without a price is refused by the engine."""
+    if endpoint.offline and budget is not None:
+        return {model: (0.0, 0.0), **prices}
+    return prices

@@ -16,6 +16,7 @@ from flows.settings import (
     DEMO_TRAINING,
     ENDPOINT_FALLBACK,
     OVERWRITE_HELP,
+    PRICES_HELP,
     PRIVATE_HELP,
     PROJECT_SEEDS,
     PUSH_TO_HUB_HELP,
@@ -55,12 +56,14 @@ class GenerateParams(BaseModel):
     temperature: float = form_field(TeacherConfig, "temperature")
     top_p: float = form_field(TeacherConfig, "top_p")
     max_tokens: int = form_field(TeacherConfig, "max_tokens")
+    timeout_s: float | None = form_field(TeacherConfig, "timeout_s")
     rouge_threshold: float = form_field(GenerateConfig, "rouge_threshold")
     tokenizer: Tokenizer = form_field(GenerateConfig, "tokenizer")
     concurrency: int = form_field(GenerateConfig, "max_concurrency")
     rpm: float | None = form_field(TeacherConfig, "rpm")
     tpm: float | None = form_field(TeacherConfig, "tpm")
     max_cost: float | None = form_field(GenerateConfig, "max_cost_usd")
+    prices: str | None = Field(None, description=f"{PRICES_HELP} Empty: the built-in table.")
     num_demonstrations: int = form_field(GenerateConfig, "num_demonstrations")
     tasks_per_request: int = form_field(GenerateConfig, "tasks_per_request")
     max_requests: int | None = form_field(GenerateConfig, "max_requests")

@@ -8,6 +8,7 @@ command or form that differs from the library on purpose says so with a keyword 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -44,6 +45,7 @@ RUN_DIR_HELP = "Run folder; an existing run there is continued."
 SEED_TASKS_HELP = "Seed tasks: self-instruct JSONL, Alpaca JSON list or JSONL."
 PROJECT_SEEDS = "the project's 175"
 ENDPOINT_FALLBACK = "OPENAI_BASE_URL, else OpenAI when OPENAI_API_KEY is set, else the built-in offline teacher"
+PRICES_HELP = 'JSON price table {"model": {"input": USD/1M tokens, "output": USD/1M tokens}}; --max-cost needs one.'
 PUSH_TO_HUB_HELP = "Also upload the dataset to this Hub dataset repo (needs HF_TOKEN)."
 PRIVATE_HELP = "Create the Hub dataset repo private."
 TRAIN_CONFIG_HELP = (
@@ -147,6 +149,19 @@ def _value_type(config: type, name: str) -> Any:
     return kind
 
 
+class FiniteFloat(click.FloatRange):
+    """A float option, optionally bounded, that refuses NaN and infinities: NaN passes every bound check unnoticed
+    (`--threshold nan` dropped almost everything, `--max-cost nan` was no budget at all)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 def _click_type(kind: Any, metadata: typing.Mapping[str, Any]) -> Any:
     """click.Choice for a Literal, a range for a bounded number, else the plain type; a tuple is typed as `a,b`."""
     if typing.get_origin(kind) is Literal:
@@ -154,8 +169,8 @@ def _click_type(kind: Any, metadata: typing.Mapping[str, Any]) -> Any:
     if kind not in (int, float):
         return str
     if not any(bound in metadata for bound in BOUNDS):
-        return kind
-    number_range = click.IntRange if kind is int else click.FloatRange
+        return FiniteFloat() if kind is float else kind
+    number_range = click.IntRange if kind is int else FiniteFloat
     return number_range(
         min=metadata.get("ge", metadata.get("gt")),
         max=metadata.get("le", metadata.get("lt")),

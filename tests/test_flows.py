@@ -254,7 +254,10 @@ def test_weekly_deployment_runs_twice_on_a_growing_rolling_run(prefect_server, t
     base = build_tiny_llama(tmp_path / "tiny", ["Below is an instruction that describes a task."])
     params = PipelineParams.model_validate(weekly.parameters["params"])
     assert params.generate.max_cost is not None  # a one-click run of a deployment that buys answers has a budget
-    week = {"generate": {"base_url": teacher_server.base_url, "model": "simulated-teacher", "use_cache": False},
+    prices = tmp_path / "prices.json"  # a budget needs a price: the local teacher's, as a user of serve would give
+    prices.write_text(json.dumps({"simulated-teacher": {"input": 0.15, "output": 0.6}}))
+    week = {"generate": {"base_url": teacher_server.base_url, "model": "simulated-teacher", "use_cache": False,
+                         "prices": str(prices)},
             "finetune": {"base_model": str(base), "max_steps": 1, "eval_samples": 1}}  # fmt: skip
 
     def run_week(examples: int) -> dict[str, Any]:
@@ -267,9 +270,9 @@ def test_weekly_deployment_runs_twice_on_a_growing_rolling_run(prefect_server, t
     second = run_week(40)["finetune"]
     assert first["version"] != second["version"] and not second["reused"]
     assert second["output_dir"] == str(models / second["version"]) and second["version"].startswith("40-examples-")
-    assert sorted(path.name for path in models.iterdir()) == sorted(
+    assert sorted(path.name for path in models.iterdir() if not path.name.endswith(".lock")) == sorted(
         [first["version"], second["version"], "latest.json"]
-    )
+    )  # each version's train lock (.NAME.lock) stays beside it, empty
     assert json.loads((models / "latest.json").read_text())["model_dir"] == second["output_dir"]
     published = json.loads(Artifact.get("alpaca-model").data)[0]
     assert published["model_dir"] == second["output_dir"] and published["train_records"] + 1 <= 40
@@ -325,3 +328,59 @@ def test_batch_tasks_on_a_dask_cluster_give_the_same_run(prefect_server, teacher
     )
     assert on_threads["kept"] == on_dask["kept"] == 40
     assert (tmp_path / "dask" / "kept.jsonl").read_bytes() == (tmp_path / "threads" / "kept.jsonl").read_bytes()
+
+
+def test_a_key_the_teacher_echoes_never_reaches_prefects_database(
+    prefect_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flow fails on a server that quotes the Authorization header in its 400: Prefect stores the failure in
+    flow and task states, logs and events; the key must be in none of them (it is redacted where it is raised)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
+
+    secret = "sk-proj-ECHOED-INTO-PREFECT-0123456789abcdef"
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            message = f"bad header Authorization: {self.headers.get('Authorization')}"
+            body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    echo = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    Thread(target=echo.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    params = GenerateParams(output_dir=str(tmp_path / "run"), base_url=f"http://127.0.0.1:{echo.server_address[1]}/v1",
+                            model="m", use_cache=False, num_instructions=5)  # fmt: skip
+    try:
+        state = generate_instructions(params, return_state=True)
+    finally:
+        echo.shutdown()
+        echo.server_close()
+    assert state.is_failed() and "[redacted]" in str(state.message) + repr(state.data)
+    from prefect.logging.handlers import APILogHandler
+
+    asyncio.run(APILogHandler.aflush())
+    database = Path(PREFECT_API_DATABASE_CONNECTION_URL.value().split("///", 1)[1])
+    stored = [path for path in database.parent.glob(f"{database.name}*") if path.is_file()]
+    assert any(b"Bearer [redacted]" in path.read_bytes() for path in stored)  # the failure was stored, redacted
+    assert all(secret.encode() not in path.read_bytes() for path in stored)
+
+
+def test_a_flow_run_keeps_to_its_budget(prefect_server, teacher_server, tmp_path: Path) -> None:
+    """Rounds of batch tasks reserve each request's worst case too: the flow stops before crossing --max-cost."""
+    prices = tmp_path / "prices.json"  # about $1.5 an answer, at most ~$3.2
+    prices.write_text(json.dumps({"simulated-teacher": {"input": 100.0, "output": 1000.0}}))
+    params = offline(teacher_server, tmp_path / "run", num_instructions=500, max_cost=10.0, prices=str(prices))
+    result = generate_instructions(params)
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    assert result["stopped"] == "max_cost" and stats["paid_requests"] >= 3 and stats["cost_usd"] <= 10.0

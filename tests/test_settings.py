@@ -52,6 +52,7 @@ SHARED = [
     (TeacherConfig, "temperature", "generate.temperature run.temperature", "GenerateParams"),
     (TeacherConfig, "top_p", "generate.top_p run.top_p", "GenerateParams"),
     (TeacherConfig, "max_tokens", "generate.max_tokens run.max_tokens", "GenerateParams"),
+    (TeacherConfig, "timeout_s", "generate.timeout_s run.timeout_s", "GenerateParams"),
     (TeacherConfig, "rpm", "generate.rpm run.rpm", "GenerateParams"),
     (TeacherConfig, "tpm", "generate.tpm run.tpm", "GenerateParams"),
     (DatasetConfig, "validation_size", "dataset.validation_size run.validation_size", "DatasetParams"),
@@ -76,6 +77,7 @@ SHARED = [
     (TrainConfig, "lora_target_modules", "train.lora_target_modules", ""),
     (TrainConfig, "merge", "train.merge", ""),
     (TrainConfig, "eval_samples", "train.eval_samples run.eval_samples", "FinetuneParams"),
+    (TrainConfig, "eval_records", "train.eval_records", ""),
     (TrainConfig, "max_new_tokens", "train.max_new_tokens", ""),
     (TrainConfig, "seed", "train.seed", ""),
     (TrainConfig, "threads", "train.threads", ""),
@@ -102,6 +104,7 @@ OVERRIDES: dict[str, Any] = {
 FLOWS_SHARED = [
     ("generate.output_dir run.output_dir", "GenerateParams.output_dir"),
     ("generate.seed_tasks run.seed_tasks", "GenerateParams.seed_tasks"),
+    ("generate.prices run.prices", "GenerateParams.prices"),
     ("dataset.repo_id run.repo_id", "DatasetParams.push_to_hub"),
     ("dataset.private run.private", "DatasetParams.private"),
     ("train.config_path run.config_file", "FinetuneParams.config_file"),
@@ -110,7 +113,7 @@ FLOWS_SHARED = [
 ]
 # Options and fields of one side only.
 OWN = (
-    "generate.no_cache generate.prices generate.cache_path generate.no_progress run.no_cache run.skip_finetune "
+    "generate.no_cache generate.cache_path generate.no_progress run.no_cache run.skip_finetune "
     "run.dask_address train.output_dir dedup.output dedup.seed_tasks dedup.no_progress "
     "GenerateParams.batch_requests GenerateParams.parallel_batches GenerateParams.use_cache DatasetParams.run_dir "
     "FinetuneParams.dataset_path FinetuneParams.output_dir FinetuneParams.keep_models "

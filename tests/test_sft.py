@@ -330,6 +330,8 @@ def test_lora_trains_adapters_and_merges_into_a_standalone_model(
 def test_bad_models_and_output_dirs(tiny_model: Path, alpaca_json: Path, tmp_path: Path) -> None:
     import torch
 
+    from pipeline.core.lock import FolderLock
+
     with pytest.raises(PipelineError, match="no such folder"):
         train(alpaca_json, tmp_path / "a", tiny_config(tmp_path / "nowhere"))
     with pytest.raises(PipelineError, match="not a model folder"):
@@ -340,6 +342,8 @@ def test_bad_models_and_output_dirs(tiny_model: Path, alpaca_json: Path, tmp_pat
     refusal = r"c holds an unfinished run of another model .*differs in: base_model, max_steps\); choose"
     with pytest.raises(RunDirError, match=refusal):
         train(alpaca_json, tmp_path / "c", tiny_config(tiny_model, max_steps=1))  # its failed run is not deleted
+    with FolderLock(tmp_path / ".c.lock", "model folder"), pytest.raises(RunDirError, match="in use by process"):
+        train(alpaca_json, tmp_path / "c", tiny_config(tiny_model, max_steps=1), overwrite=True)  # another train
     assert train(alpaca_json, tmp_path / "c", tiny_config(tiny_model, max_steps=1), overwrite=True).report
     with pytest.raises(PipelineError, match=r"target module\(s\) \['c_attn'\]"):
         train(alpaca_json, tmp_path / "d", tiny_config(tiny_model, method="lora", lora_target_modules=("c_attn",)))
@@ -388,10 +392,18 @@ def test_cli_train(tiny_model: Path, alpaca_json: Path, tmp_path: Path) -> None:
         "1",
         "--eval-samples",
         "1",
+        "--eval-records",
+        "1",
         "--merge",
+        "--config",
+        str(tmp_path / "half-held-out.yaml"),
     ]
+    (tmp_path / "half-held-out.yaml").write_text("validation_fraction: 0.5\n")  # more than one validation record
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+    validation = json.loads((out / "eval.json").read_text())["validation"]
+    assert validation["evaluated_records"] == 1 < validation["records"]  # the loss is measured on a capped subset
+    assert "loss measured on the first 1" in result.output
     assert f"Model: {out}" in result.output and f"Merged model: {out / 'merged'}" in result.output
     assert "| base |" in result.output and (out / "eval.json").is_file()
     bad = CliRunner().invoke(main, ["train", str(tmp_path / "none"), "--base-model", str(tiny_model), "-o", str(out)])

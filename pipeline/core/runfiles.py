@@ -6,6 +6,7 @@ PARTS = "responses"  # folder of part-*.jsonl journals, one per batch fetcher (s
 KEPT = "kept.jsonl"
 REJECTED = "rejected.jsonl"
 STATS = "stats.json"
+LOCK = ".lock"  # the OS lock held by the process writing the folder, with its PID (pipeline/core/lock.py)
 CHECKPOINT = "checkpoint.json"  # processing state at an answer boundary, so a resume need not replay everything
 
 # The dataset stage's output, inside the run folder; the fine-tuning stage finds the dataset by these names.

@@ -21,7 +21,17 @@ import datasets
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, List, Value
 
 from pipeline.core.errors import HubError, InputDataError, RunDirError
-from pipeline.core.runfiles import ALPACA_JSON, DATA_DIR, DATASET_CARD, DATASET_DIR, HF_DIR, REPORT_DIR, REPORT_MD
+from pipeline.core.lock import FolderLock
+from pipeline.core.runfiles import (
+    ALPACA_JSON,
+    DATA_DIR,
+    DATASET_CARD,
+    DATASET_DIR,
+    HF_DIR,
+    LOCK,
+    REPORT_DIR,
+    REPORT_MD,
+)
 from pipeline.core.split import held_out
 from pipeline.dataset.card import write_card
 from pipeline.dataset.config import DatasetConfig
@@ -135,7 +145,23 @@ def build_dataset(
 
     With judge scores (`alpaca-pipeline judge`), `min_score` keeps the examples scored at least that; `outputs`
     "reanswered" publishes the outputs of `alpaca-pipeline reanswer` (pipeline/dataset/selection.py).
+
+    The run folder's lock is held throughout: a `generate` still writing it, or a second build, is refused.
     """
+    if not Path(run_dir).is_dir():  # read_run says what is wrong; nothing to lock
+        return _build(run_dir, validation_size, seed, license_id, min_score, unjudged, outputs, rubric)
+    with FolderLock(Path(run_dir) / LOCK, "run folder"):
+        try:
+            return _build(run_dir, validation_size, seed, license_id, min_score, unjudged, outputs, rubric)
+        except BaseException:  # a full disk or an interrupt: the old dataset stays, no half-built copy beside it
+            shutil.rmtree(Path(run_dir) / f".{DATASET_DIR}.partial", ignore_errors=True)
+            raise
+
+
+def _build(
+    run_dir: str | Path, validation_size: float, seed: int, license_id: str, min_score: float | None, unjudged: str,
+    outputs: str, rubric: str,
+) -> DatasetSummary:  # fmt: skip
     run = read_run(run_dir)
     records, selection = select(run.root, run.kept, outputs, rubric, min_score, unjudged)
     if not records:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.core.errors import InputDataError, RunDirError
 from pipeline.core.jsonio import read_jsonl
-from pipeline.core.runfiles import KEPT, MANIFEST, REJECTED, RESPONSES, STATS
+from pipeline.core.runfiles import KEPT, LOCK, MANIFEST, REJECTED, RESPONSES, STATS
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def read_run(run_dir: str | Path) -> FinishedRun:
     root = Path(run_dir)
     if not root.is_dir():
         raise RunDirError(f"{root} is not a folder; pass the run folder that `alpaca-pipeline generate` wrote")
-    if not any(root.iterdir()):
+    if not any(path.name != LOCK for path in root.iterdir()):  # the lock alone: nothing was generated
         raise RunDirError(f"{root} is empty; run `alpaca-pipeline generate -o {root}` first")
     for name in (MANIFEST, STATS, RESPONSES, KEPT, REJECTED):  # `generate` writes all five by its first answer
         if not (root / name).is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -76,3 +77,5 @@ class GenerateConfig:
             raise ValueError(f"rouge_threshold must be within (0, 1], got {self.rouge_threshold}")
         if self.max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+        if self.max_cost_usd is not None and not 0.0 <= self.max_cost_usd < math.inf:  # NaN fails too
+            raise ValueError(f"max_cost_usd must be a finite number of dollars >= 0, got {self.max_cost_usd}")

@@ -32,37 +32,46 @@ def fetch_batch(
     run_dir: str | Path,
     indices: Sequence[int],
     cache: ResponseCache | None = None,
-) -> dict[str, int]:
-    """Ask for requests `indices` (up to `config.max_concurrency` in flight), journaling each answer on arrival.
+) -> dict[str, int | None]:
+    """Ask for requests `indices` (the teacher's adaptive window in flight, at most `config.max_concurrency`),
+    journaling each answer on arrival.
 
     The part is named after the first index, so a retried batch appends to its own part and skips what it already
-    has. Returns counts for the engine: fetched, retries.
+    has. Returns counts for the engine: fetched, retries, malformed, and the max_tokens the teacher's context forced
+    (context_max_tokens, None when none).
     """
     if not indices:
-        return {"fetched": 0, "retries": 0}
+        return {"fetched": 0, "retries": 0, "malformed": 0, "context_max_tokens": None}
     name = f"{indices[0]:09d}"
     part = Path(run_dir) / PARTS / f"part-{name}.jsonl"
     done = {record["request_index"] for record in read_jsonl(part, recover_tail=True)} if part.exists() else set()
     todo = [index for index in indices if index not in done]
     writer = PartWriter(run_dir, name)
 
-    async def main() -> int:
-        teacher = Teacher(teacher_config, api_key, cache=cache)
-        window = asyncio.Semaphore(config.max_concurrency)
+    async def main() -> tuple[int, int, int | None]:
+        teacher = Teacher(teacher_config, api_key, cache=cache, max_in_flight=config.max_concurrency)
 
         async def one(index: int) -> None:
-            async with window:
-                response = await fetch(teacher, config, seeds, index)
+            response = await fetch(teacher, config, seeds, index)
             writer.journal_response({"request_index": index, **response.to_dict()})
 
+        waiting, running = list(reversed(todo)), set()
         try:
-            await asyncio.gather(*(one(index) for index in todo))
-            return teacher.retries
+            while waiting or running:  # as many in flight as the teacher's adaptive window allows
+                while waiting and len(running) < teacher.window.allowed:
+                    running.add(asyncio.create_task(one(waiting.pop())))
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a request that failed for good fails the batch
+            return teacher.retries, teacher.malformed, teacher.context_max_tokens
         finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
             await teacher.aclose()
 
     try:
-        retries = asyncio.run(main())
+        retries, malformed, context_max_tokens = asyncio.run(main())
     finally:
         writer.close()
-    return {"fetched": len(todo), "retries": retries}
+    return {"fetched": len(todo), "retries": retries, "malformed": malformed, "context_max_tokens": context_max_tokens}

@@ -23,7 +23,8 @@ from pipeline.teacher.client import Teacher, TeacherConfig
 
 
 async def _slide(engine: Engine, teacher: Teacher, seeds: Sequence[SeedTask], bar: tqdm) -> None:
-    """Keep up to `max_concurrency` requests in flight, no more than the target probably needs, until a stop rule."""
+    """Keep up to the teacher's adaptive window of requests in flight (at most `max_concurrency`), no more than the
+    target probably needs, until a stop rule."""
     config, stats = engine.config, engine.stats
     in_flight: dict[int, asyncio.Task[TeacherResponse]] = {}
     failed = True
@@ -31,7 +32,7 @@ async def _slide(engine: Engine, teacher: Teacher, seeds: Sequence[SeedTask], ba
         while not engine.advance().stopped:
             bar.update(stats.kept - bar.n)
             bar.set_postfix(_postfix(stats, teacher), refresh=False)
-            for index in engine.wanted(config.max_concurrency - len(in_flight), busy=in_flight):
+            for index in engine.wanted(teacher.window.allowed - len(in_flight), busy=in_flight):
                 in_flight[index] = asyncio.create_task(fetch(teacher, config, seeds, index))
             await asyncio.wait(in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
             for index in [index for index, task in in_flight.items() if task.done()]:
@@ -47,12 +48,13 @@ async def _slide(engine: Engine, teacher: Teacher, seeds: Sequence[SeedTask], ba
         for index, result in zip(in_flight, results, strict=True):
             if isinstance(result, TeacherResponse):
                 engine.receive(index, result)
-        engine.add_retries(teacher.retries)
+        engine.add_retries(teacher.retries, teacher.malformed)
+        engine.note_context_max_tokens(teacher.context_max_tokens)
 
 
 def _postfix(stats: GenerateStats, teacher: Teacher) -> dict[str, str]:
     postfix = {
-        "in_flight": str(teacher.in_flight),
+        "in_flight": f"{teacher.in_flight}/{teacher.window.allowed}",  # the adaptive window, at most --concurrency
         "tokens": f"{stats.paid_prompt_tokens + stats.paid_completion_tokens:,}",
         "keep": f"{stats.kept / max(stats.candidates, 1):.0%}",
     }
@@ -81,7 +83,8 @@ def generate(
     engine = Engine(config, teacher_config, seed_path, seeds, output_dir, prices)
 
     async def main() -> None:
-        teacher = Teacher(teacher_config, api_key, cache=cache)
+        teacher = Teacher(teacher_config, api_key, cache=cache, max_in_flight=config.max_concurrency)
+        teacher.context_max_tokens = engine.context_max_tokens  # an earlier session found the context too short
         bar = tqdm(total=config.num_instructions, unit="example", desc="kept", disable=not progress,
                    dynamic_ncols=True)  # fmt: skip
         try:

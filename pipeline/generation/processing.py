@@ -49,6 +49,7 @@ class GenerateStats:
     cache_hits: int = 0  # of those, served by the response cache
     added: int = 0  # examples kept in this session
     retries: int = 0  # in this session
+    malformed_answers: int = 0  # HTTP 200 answers that were no completion (HTML, broken JSON...), retried; session
     elapsed_s: float = 0.0  # of this session
     processing_s: float = 0.0  # time spent parsing, filtering, checking novelty and journaling, not waiting
     stopped: str = ""  # "target", "max_cost", "max_requests"; "" while running or after a failure

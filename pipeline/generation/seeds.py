@@ -13,6 +13,7 @@ from pipeline.core.records import Example, SeedTask
 
 SELF_INSTRUCT_FIELDS = ("id", "name", "instruction", "instances", "is_classification")
 ALPACA_FIELDS = ("instruction", "input", "output")
+MAX_SEED_FIELD_CHARS = 5_000  # ~1,250 tokens; the 175 seed tasks have at most 517 characters in any field
 
 
 def default_seed_path() -> Path:
@@ -31,6 +32,7 @@ def load_seed_tasks(path: str | Path) -> list[SeedTask]:
     first_line_of_id: dict[str, int] = {}
     for record in _strict(path):
         task = _to_seed_task(path, record.line, record.index, record.value)
+        _check_prompt_size(f"{path}:{record.line}", task)
         if task.id in first_line_of_id:
             raise InputDataError(
                 f"{path}:{record.line}: field 'id': duplicate id {task.id!r} (first used on line "
@@ -85,6 +87,23 @@ def _to_seed_task(path: Path, line: int, number: int, record: Any) -> SeedTask:
         f"{where}: field {missing!r} is missing; expected a self-instruct task {{{', '.join(SELF_INSTRUCT_FIELDS)}}}"
         f" or an Alpaca record {{{', '.join(ALPACA_FIELDS)}}}"
     )
+
+
+def _check_prompt_size(where: str, task: SeedTask) -> None:
+    """A seed task is shown in prompts: one far longer than a task (a pasted file) would make every prompt huge."""
+    example = task.example
+    for field, value in (("instruction", task.instruction), ("input", example.input), ("output", example.output)):
+        if len(value) > MAX_SEED_FIELD_CHARS:
+            raise InputDataError(
+                f"{where}: field {field!r}: {len(value):,} characters, over the {MAX_SEED_FIELD_CHARS:,} a seed task "
+                "may have (it goes into every prompt that shows it); shorten it"
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputDataError(
+                f"{where}: field {field!r}: holds a lone surrogate (an escape like \\ud800 that is no character)"
+            ) from None
 
 
 def _self_instruct_task(where: str, record: dict[str, Any]) -> SeedTask:

@@ -8,18 +8,24 @@ the answers that had not arrived yet.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import RunDirError
 from pipeline.core.jsonio import append_durably, cut_torn_tail, read_jsonl, write_json_atomic
-from pipeline.core.runfiles import CHECKPOINT, KEPT, MANIFEST, PARTS, REJECTED, RESPONSES, STATS
+from pipeline.core.lock import FolderLock
+from pipeline.core.records import TeacherResponse
+from pipeline.core.runfiles import CHECKPOINT, KEPT, LOCK, MANIFEST, PARTS, REJECTED, RESPONSES, STATS
 
 log = logging.getLogger(__name__)
+
+CONTEXT_MAX_TOKENS = "teacher_context_max_tokens"  # manifest field: max_tokens lowered to fit the teacher's context
 
 
 class RunStore:
@@ -29,6 +35,8 @@ class RunStore:
         self.root = Path(root)
         self._responses: Any = None
         self._derived: dict[str, Any] = {}
+        self._manifest: dict[str, Any] = {}
+        self._lock = FolderLock(self.root / LOCK, "run folder", "pass another --output-dir")
 
     def manifest(self) -> dict[str, Any] | None:
         path = self.root / MANIFEST
@@ -44,8 +52,16 @@ class RunStore:
         """
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"{self.root} is a file; the output must be a folder")
+        self._lock.acquire()  # held until close(): a second process on this folder is refused before it writes
+        try:
+            return self._open(manifest, identity)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, manifest: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any] | None:
         previous = self.manifest()
-        if previous is None and self.root.exists() and any(self.root.iterdir()):
+        if previous is None and any(path.name != LOCK for path in self.root.iterdir()):
             raise RunDirError(f"{self.root} is not empty and holds no run (no {MANIFEST}); pass a new --output-dir")
         if previous is not None and previous.get("identity") != identity:
             changed = _differences(previous.get("identity", {}), identity)
@@ -53,19 +69,32 @@ class RunStore:
                 f"{self.root} holds a run made with other settings ({'; '.join(changed)}); continuing it would mix "
                 "two datasets. Use the run's original settings, or pass a new --output-dir"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
         if previous is not None:
             manifest = {
                 **manifest,
                 "created_at": previous.get("created_at"),
                 "sessions": previous.get("sessions", 1) + 1,
             }
-        write_json_atomic(self.root / MANIFEST, {**manifest, "identity": identity})
+            if CONTEXT_MAX_TOKENS in previous:  # the teacher's context forced a smaller max_tokens: still so
+                manifest[CONTEXT_MAX_TOKENS] = previous[CONTEXT_MAX_TOKENS]
+        self._manifest = {**manifest, "identity": identity}
+        if previous is None:  # a new run: the manifest marks the folder as a run folder from the start
+            write_json_atomic(self.root / MANIFEST, self._manifest)
         # Drop a line torn by a crash, fold the batch fetchers' parts in, then append from here on.
         cut_torn_tail(self.root / RESPONSES)
         self._responses = open(self.root / RESPONSES, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self.fold_parts()
-        checkpoint = self._usable_checkpoint() if previous is not None else None
+        return self._usable_checkpoint() if previous is not None else None
+
+    def start_derived(self, checkpoint: dict[str, Any] | None) -> None:
+        """Cut kept/rejected back to `checkpoint` (empty them without one) and open them for appending.
+
+        Called only once the journal has been read whole: a damaged journal stops the run before anything is cut
+        (or the manifest of a continued run rewritten).
+        """
+        write_json_atomic(self.root / MANIFEST, self._manifest)
+        for handle in self._derived.values():
+            handle.close()
         for name in (KEPT, REJECTED):  # derived: cut back to the checkpoint, the rest is rebuilt by replay
             path = self.root / name
             if checkpoint is None or not path.exists():
@@ -73,24 +102,57 @@ class RunStore:
             else:
                 os.truncate(path, checkpoint["bytes"][name])
             self._derived[name] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        return checkpoint
+
+    @property
+    def context_max_tokens(self) -> int | None:
+        """The max_tokens the teacher's context length forced on this run, if it did."""
+        return self._manifest.get(CONTEXT_MAX_TOKENS)
+
+    def note_context_max_tokens(self, max_tokens: int) -> None:
+        """Record in the manifest that the teacher's context only fits answers of `max_tokens` tokens."""
+        self._manifest[CONTEXT_MAX_TOKENS] = max_tokens
+        write_json_atomic(self.root / MANIFEST, self._manifest)
 
     def iter_responses(self) -> Iterator[dict[str, Any]]:
-        """Every journaled answer, streamed (a 52K run's journal is ~30 MB of JSON)."""
+        """Every journaled answer, streamed (a 52K run's journal is ~30 MB of JSON), each checked for its shape.
+
+        Raises:
+            RunDirError: naming file and line of the first line that is no answer; nothing has been changed yet.
+        """
         path = self.root / RESPONSES
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             for number, line in enumerate(handle, start=1):
                 try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise RunDirError(f"{path}:{number}: invalid JSON ({error.msg}); the journal is damaged") from None
+                    record = json.loads(line)
+                except (json.JSONDecodeError, UnicodeError) as error:
+                    problem = f"invalid JSON ({getattr(error, 'msg', error)})"
+                else:
+                    if (problem := _answer_problem(record)) is None:
+                        yield record
+                        continue
+                raise RunDirError(
+                    f"{path}:{number}: {problem}; the journal is damaged. Nothing was changed: restore the line "
+                    "from a backup, or delete it to request that answer again"
+                )
 
     def _usable_checkpoint(self) -> dict[str, Any] | None:
-        """The checkpoint, unless the derived files are shorter than it says (then replay from the start)."""
+        """The checkpoint, unless it is damaged, or the journal or derived files are shorter than it says (then the
+        run replays the journal from the start)."""
         path = self.root / CHECKPOINT
         if not path.exists():
             return None
-        checkpoint = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            checkpoint = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            log.warning("%s is unreadable (%s); replaying the journal instead", path, error)
+            return None
+        if not isinstance(checkpoint, dict) or checkpoint.pop("checksum", None) != _checksum(checkpoint):
+            log.warning("%s is damaged (its checksum does not match); replaying the journal instead", path)
+            return None
+        journal = self.root / RESPONSES
+        if journal.stat().st_size < checkpoint["responses_bytes"]:
+            log.warning("%s is shorter than %s says; replaying it from the start", journal, CHECKPOINT)
+            return None
         for name in (KEPT, REJECTED):
             derived = self.root / name
             if not derived.exists() or derived.stat().st_size < checkpoint["bytes"][name]:
@@ -99,13 +161,15 @@ class RunStore:
         return checkpoint
 
     def write_checkpoint(self, state: dict[str, Any]) -> None:
-        """Make kept/rejected durable, then record where they end together with the processing state."""
+        """Make kept/rejected durable, then record where they and the journal end, the processing state, and a
+        checksum of it all."""
         sizes = {}
         for name, handle in self._derived.items():
             handle.flush()
             os.fsync(handle.fileno())
             sizes[name] = os.fstat(handle.fileno()).st_size
-        write_json_atomic(self.root / CHECKPOINT, {**state, "bytes": sizes})
+        checkpoint = {**state, "bytes": sizes, "responses_bytes": os.fstat(self._responses.fileno()).st_size}
+        write_json_atomic(self.root / CHECKPOINT, {**checkpoint, "checksum": _checksum(checkpoint)})
 
     def read_parts(self, offsets: dict[str, int]) -> list[dict[str, Any]]:
         """Answers batch fetchers journaled (`responses/part-*.jsonl`) past `offsets`, which this advances.
@@ -147,13 +211,16 @@ class RunStore:
         write_json_atomic(self.root / STATS, stats)
 
     def close(self) -> None:
-        for handle in [self._responses, *self._derived.values()]:
-            if handle is not None:
-                handle.flush()
-                os.fsync(handle.fileno())
-                handle.close()
-        self._responses = None
-        self._derived.clear()
+        try:
+            for handle in [self._responses, *self._derived.values()]:
+                if handle is not None:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    handle.close()
+        finally:
+            self._responses = None
+            self._derived.clear()
+            self._lock.release()
 
 
 class PartWriter:
@@ -169,6 +236,30 @@ class PartWriter:
 
     def close(self) -> None:
         self._handle.close()
+
+
+_ANSWER_FIELDS = {field.name: field.type for field in fields(TeacherResponse)}
+_TYPES = {"str": str, "str | None": (str, type(None)), "int": int, "float": (int, float), "bool": bool}
+
+
+def _answer_problem(record: Any) -> str | None:
+    """What makes a journal record no answer, or None: `{"request_index": int, **TeacherResponse fields}`."""
+    if not isinstance(record, dict):
+        return f"expected an answer object, got {type(record).__name__}"
+    index = record.get("request_index")
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        return f"field 'request_index': expected a request number, got {index!r}"
+    for name, kind in _ANSWER_FIELDS.items():
+        if name in record or name != "cached":  # `cached` has a default
+            if not isinstance(value := record.get(name), _TYPES[kind]):
+                return f"field {name!r}: expected {kind}, got {value!r}"
+    if unknown := sorted(set(record) - set(_ANSWER_FIELDS) - {"request_index"}):
+        return f"unknown field(s) {unknown}"
+    return None
+
+
+def _checksum(checkpoint: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(checkpoint, sort_keys=True).encode()).hexdigest()
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

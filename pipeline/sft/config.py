@@ -93,6 +93,13 @@ class TrainConfig:
         default=5,  # the first validation records
         metadata={"help": "Held-out instructions answered before and after training.", "ge": 0},
     )
+    eval_records: int | None = field(
+        default=1000,  # ~2 % of Alpaca's 52K; a 99.9 % validation split cost a 6-step demo ~25 minutes
+        metadata={
+            "help": "Most validation records the validation loss is measured on (the first ones); unset: all.",
+            "ge": 1,
+        },  # fmt: skip
+    )
     max_new_tokens: int = field(default=64, metadata={"help": "Tokens generated per sample (greedy).", "ge": 1})
     save_steps: int = field(
         default=200,
@@ -142,6 +149,8 @@ class TrainConfig:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.eval_samples < 0 or self.weight_decay < 0:
             raise ValueError("eval_samples and weight_decay must not be negative")
+        if self.eval_records is not None and self.eval_records < 1:
+            raise ValueError(f"eval_records must be at least 1 (unset: every record), got {self.eval_records}")
         if self.save_steps < 0:
             raise ValueError(f"save_steps must not be negative (0 turns checkpoints off), got {self.save_steps}")
         if not self.lora_target_modules:

@@ -68,7 +68,8 @@ def render_eval(report: dict[str, Any]) -> str:
         f"| fine-tuned | {_number(validation['fine_tuned_loss'])} "
         f"| {_number(perplexity(validation['fine_tuned_loss']))} |",
         "",
-        f"Validation: {validation['records']} records{' (carved from train)' if validation['carved'] else ''}; "
+        f"Validation: {validation['records']} records{' (carved from train)' if validation['carved'] else ''}"
+        f"{_evaluated(validation)}; "
         f"loss on response tokens only. Training: {train['steps']} steps{_resumed(train)} on {train['records']} "
         f"records, {_number(train['seconds_per_step'])} s/step, final logged loss {_number(train['final_loss'])}.",
     ]
@@ -167,3 +168,9 @@ def _number(value: float | None) -> str:
 
 def _cell(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def _evaluated(validation: dict[str, Any]) -> str:
+    """ ", loss measured on the first N" when `eval_records` capped the validation records evaluated."""
+    evaluated = validation.get("evaluated_records", validation["records"])
+    return f", loss measured on the first {evaluated}" if evaluated < validation["records"] else ""

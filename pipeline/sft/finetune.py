@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.jsonio import write_json_atomic
+from pipeline.core.lock import FolderLock
 from pipeline.sft.config import TrainConfig, load_train_config
 from pipeline.sft.data import SftData, load_sft_data, to_prompt_completion
 from pipeline.sft.eval import EVAL_JSON, EVAL_MD, MODEL_CARD, generate_samples, write_eval, write_model_card
@@ -111,6 +112,17 @@ def _train(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool
         check_qlora_available()
     resolve_base_model(config.base_model)  # a wrong path fails here, before the output folder is touched
     output_dir = output_dir.expanduser().resolve()
+    # Beside the folder, not in it: --overwrite deletes the folder. Under `accelerate launch`, rank 0 holds it.
+    lock = FolderLock(output_dir.with_name(f".{output_dir.name}.lock"), "model folder", "pass another --output-dir")
+    if is_main_process():
+        lock.acquire()
+    try:
+        return _train_locked(data, output_dir, config, overwrite)
+    finally:
+        lock.release()
+
+
+def _train_locked(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool) -> TrainResult:
     request = _request(data, config)
     if claim_output_dir(output_dir, request, overwrite):
         if is_main_process():
@@ -172,6 +184,7 @@ def _train(data: SftData, output_dir: Path, config: TrainConfig, overwrite: bool
         },
         "validation": {
             "records": len(data.validation),
+            "evaluated_records": len(data.validation[: config.eval_records]),
             "carved": data.validation_carved,
             "base_loss": baseline["base_loss"],
             "fine_tuned_loss": _finite(fine_tuned_loss),
@@ -264,7 +277,7 @@ def build_trainer(data: SftData, output_dir: Path, config: TrainConfig) -> tuple
         model=model,
         args=args,
         train_dataset=_pairs(data.train),
-        eval_dataset=_pairs(data.validation),
+        eval_dataset=_pairs(data.validation[: config.eval_records]),  # capped: evaluation can outlast training
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[_progress_logger()],
@@ -312,7 +325,7 @@ def _baseline(trainer: Any, output_dir: Path, samples: list[dict[str, str]], max
 def _hyperparameters(config: TrainConfig, args: Any) -> dict[str, Any]:
     """The settings that shaped the model, as resolved (learning rate, accumulation, precision)."""
     devices = int(os.environ.get("WORLD_SIZE", "1"))
-    skip = ("base_model", "eval_samples", "max_new_tokens", *NOT_IN_REQUEST)  # these do not shape the model
+    skip = ("base_model", "eval_samples", "eval_records", "max_new_tokens", *NOT_IN_REQUEST)  # do not shape the model
     hyper = {name: value for name, value in config.to_dict().items() if name not in skip}
     hyper.update(
         learning_rate=args.learning_rate,

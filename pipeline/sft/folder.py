@@ -181,5 +181,6 @@ def prune_versions(models_dir: Path, keep: int, current: str) -> list[Path]:
             continue  # an unfinished run newer than this one: perhaps still training
         log.info("removing model version %s (keeping the newest %d)", folder, keep)
         shutil.rmtree(folder)
+        folder.with_name(f".{folder.name}.lock").unlink(missing_ok=True)  # its train lock, free: it was finished
         removed.append(folder)
     return removed

@@ -23,7 +23,15 @@ from pipeline.simulator import batches, grammar, review
 DEFAULT_MODEL = "simulated-teacher"
 OWNER = "alpaca-pipeline-simulator"
 MODEL_CREATED = 1_700_000_000  # a fixed date, so the model listing is the same on every run
-FAULTS = ("rate_limit", "server_error", "unavailable", "hang", "drop", "garbage", "truncate")
+FAULTS = ("rate_limit", "server_error", "unavailable", "hang", "drop", "garbage", "truncate", "not_json", "html",
+          "empty_object", "no_choices")  # fmt: skip
+# HTTP 200 answers that are no completion at all, as a misconfigured proxy or a crashing server sends them
+MALFORMED_BODIES = {
+    "not_json": ("application/json", '{"id": "cmpl-1", "choices": [{"text": "cut'),
+    "html": ("text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "empty_object": ("application/json", "{}"),
+    "no_choices": ("application/json", '{"id": "cmpl-1", "object": "text_completion", "created": 0, "choices": []}'),
+}
 FAULT_PARAMS = {"rate_limit": {"retry_after": 1.0}, "hang": {"seconds": 30.0}}  # defaults; other faults take none
 CHARS_PER_TOKEN = 4  # OpenAI's rule of thumb for English; cheap, deterministic and close enough for budgets
 RATE_WINDOW_S = 60.0  # rpm and tpm limits count over a sliding minute
@@ -48,6 +56,7 @@ class SimulatorConfig:
     batch_expire_first: int = 0  # this many batches expire with half their lines answered, then batches complete
     batch_line_error_every: int = 0  # every Nth line of a batch fails with a 500 in the error file (0: none)
     fault_rates: Mapping[str, float] = field(default_factory=dict)  # per-request chance of each of FAULTS
+    slots: int | None = None  # answers written at once, the others wait in line (llama.cpp: 1); None: no limit
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fault_rates", MappingProxyType(dict(self.fault_rates)))
@@ -60,10 +69,13 @@ class SimulatorConfig:
             raise ValueError("near_duplicate_share + malformed_share must not exceed 1: they split the same items")
         if unknown := sorted(set(self.fault_rates) - set(FAULTS)):
             raise ValueError(f"unknown fault(s) {unknown} in fault_rates; choose from {FAULTS}")
-        if any(rate < 0 for rate in self.fault_rates.values()) or sum(self.fault_rates.values()) > 1.0:
+        rates = self.fault_rates.values()
+        if not all(0 <= rate <= 1 for rate in rates) or sum(rates) > 1.0:  # NaN fails the range too
             raise ValueError(f"fault_rates must be non-negative and sum to at most 1, got {dict(self.fault_rates)}")
         if self.latency_s < 0:
             raise ValueError(f"latency_s must be >= 0, got {self.latency_s}")
+        if self.slots is not None and self.slots < 1:
+            raise ValueError(f"slots must be a positive number or None (no limit), got {self.slots}")
         for name in ("rpm_limit", "tpm_limit"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive number or None (no limit), got {getattr(self, name)}")
@@ -277,6 +289,15 @@ class ServerState:
         self.request_times: deque[float] = deque()
         self.token_log: deque[tuple[float, int]] = deque()
         self.stopping = asyncio.Event()  # set on shutdown, so hangs and latency end at once
+        self.wake = asyncio.Event()  # set by end_hangs(): the hangs under way answer now
+        self.slots = asyncio.Semaphore(config.slots) if config.slots else None
+        self.busy_s = 0.0  # seconds some slot spent writing answers (with `slots`), for utilisation figures
+        self.active = self.peak_active = 0  # completion requests being handled now, and the most at once
+
+    def end_hangs(self) -> None:
+        """Let every hang under way answer at once; later hangs wait again."""
+        self.wake.set()
+        self.wake = asyncio.Event()
 
     def admit(self, now: float) -> dict[str, str]:
         """Count a request against the rpm/tpm windows; raises a 429 ApiError when a limit is reached."""
@@ -322,13 +343,16 @@ class ServerState:
                 return Fault(name, FAULT_PARAMS.get(name, {}))
         return None
 
-    async def pause(self, seconds: float) -> None:
-        """Sleep without blocking other requests, and stop sleeping when the server shuts down."""
-        if seconds > 0:
-            try:
-                await asyncio.wait_for(self.stopping.wait(), seconds)
-            except TimeoutError:
-                pass  # the full pause elapsed: the normal case
+    async def pause(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleep without blocking other requests, and stop sleeping when the server shuts down (or `wake` is set)."""
+        if seconds <= 0:
+            return
+        waits = [asyncio.ensure_future(event.wait()) for event in (self.stopping, wake) if event is not None]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
 
 STATE = web.AppKey("state", ServerState)
@@ -403,9 +427,20 @@ async def complete(request: web.Request, chat: bool) -> web.StreamResponse:
         if request.transport is not None:
             request.transport.abort()  # close the TCP connection without a byte of response
         return web.Response(status=500)
+    if fault is not None and fault.name in MALFORMED_BODIES:
+        content_type, text = MALFORMED_BODIES[fault.name]
+        return web.Response(text=text, content_type=content_type, headers=headers)
     if fault is not None and fault.name == "hang":
-        await state.pause(fault.params["seconds"])
-    await state.pause(state.config.latency_s)
+        await state.pause(fault.params["seconds"], state.wake)
+    if state.slots is None:
+        await state.pause(state.config.latency_s)
+    else:  # wait in line for a free slot, then hold it while the answer is "computed"
+        async with state.slots:
+            started = time.monotonic()
+            try:
+                await state.pause(state.config.latency_s)
+            finally:
+                state.busy_s += time.monotonic() - started
     payload = answer_payload(parsed, state.config, chat, fault.name if fault is not None else None)
     state.spend(now, payload["usage"]["total_tokens"])
     return web.json_response(payload, headers=headers)
@@ -437,12 +472,23 @@ def answer_payload(parsed: CompletionRequest, config: SimulatorConfig, chat: boo
             "model": parsed.model, "choices": [choice], "usage": usage}  # fmt: skip
 
 
+async def counted(request: web.Request, chat: bool) -> web.StreamResponse:
+    """`complete`, counting the requests handled at once (what a client really keeps in flight)."""
+    state = request.app[STATE]
+    state.active += 1
+    state.peak_active = max(state.peak_active, state.active)
+    try:
+        return await complete(request, chat)
+    finally:
+        state.active -= 1
+
+
 async def completions(request: web.Request) -> web.StreamResponse:
-    return await complete(request, chat=False)
+    return await counted(request, chat=False)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await complete(request, chat=True)
+    return await counted(request, chat=True)
 
 
 def make_app(
@@ -530,6 +576,19 @@ class SimulatorServer:
     def stats(self) -> dict[str, int]:
         """Requests per status, e.g. {"200": 12, "429": 2, "dropped": 1}."""
         return self._recorder.stats()
+
+    def peak_concurrency(self) -> int:
+        """The most completion requests the server was handling at once."""
+        return self._app[STATE].peak_active if self._app is not None else 0
+
+    def busy_seconds(self) -> float:
+        """Seconds the server's slots spent writing answers (counted only when `SimulatorConfig.slots` is set)."""
+        return self._app[STATE].busy_s if self._app is not None else 0.0
+
+    def end_hangs(self) -> None:
+        """Make the requests hanging now (an injected `hang`) answer at once, as if their hang had elapsed."""
+        if self._app is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._app[STATE].end_hangs)
 
 
 def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8000) -> None:

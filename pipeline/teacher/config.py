@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 Api = Literal["chat", "completions"]
@@ -36,9 +38,13 @@ class TeacherConfig:
         default=3072,  # Alpaca's budget: room for ~17 tasks of under 100 words each
         metadata={"help": "Token budget per answer.", "ge": 1},
     )
-    timeout_s: float = field(
-        default=120.0,  # one answer of 3K tokens can take a minute on a busy server
-        metadata={"help": "Seconds to wait for one answer.", "gt": 0},
+    timeout_s: float | None = field(
+        default=None,  # from max_tokens: a slow local server writes ~20 tokens/s (FIELD-NOTES: 15 on SmolLM2)
+        metadata={
+            "help": "Seconds to wait for one answer; unset: 30 + max_tokens / 20 (184 s for 3072 tokens). "
+            "Connecting is given 5 s at most.",
+            "gt": 0,
+        },
     )
     max_retries: int = field(
         default=8,  # with backoff capped at 60 s: several minutes of outage before giving up
@@ -63,10 +69,27 @@ class TeacherConfig:
             raise ValueError(f"temperature must be within [0, 2], got {self.temperature}")
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must be within (0, 1], got {self.top_p}")
-        if self.max_tokens < 1 or self.max_retries < 0 or self.timeout_s <= 0:
+        for name in ("temperature", "top_p", "timeout_s", "backoff_s", "max_backoff_s", "rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        if self.max_tokens < 1 or self.max_retries < 0 or (self.timeout_s is not None and self.timeout_s <= 0):
             raise ValueError("max_tokens and timeout_s must be positive and max_retries non-negative")
+        check_base_url(self.base_url)
+
+    @property
+    def request_timeout_s(self) -> float:
+        """Seconds to wait for one answer: the one given, else enough for max_tokens at a slow 20 tokens/s."""
+        return self.timeout_s if self.timeout_s is not None else 30.0 + self.max_tokens / 20.0
 
     def decoding(self) -> dict[str, Any]:
         """The parameters that, with the prompt, determine an answer (part of the cache key)."""
         return {"endpoint": self.api, "model": self.model, "temperature": self.temperature, "top_p": self.top_p,
                 "max_tokens": self.max_tokens}  # fmt: skip
+
+
+def check_base_url(base_url: str) -> None:
+    """Raise ValueError unless `base_url` is an http(s) URL with a host: before anything is asked of it."""
+    url = urlsplit(base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"base_url must be an http(s) URL such as http://localhost:8000/v1, got {base_url!r}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
-from pipeline.core.errors import InputDataError
+from pipeline.core.errors import InputDataError, PipelineError
 
 # USD per million tokens (input, output) from OpenAI's published price list, 2025; prices move, so
 # pass --prices FILE with {"model": {"input": ..., "output": ...}} to use your own.
@@ -33,7 +34,10 @@ def load_prices(path: str | Path | None) -> dict[str, tuple[float, float]]:
     if not isinstance(table, dict):
         raise InputDataError(f"{path}: expected an object of {{model: {{input, output}}}}")
     for model, entry in table.items():
-        if not (isinstance(entry, dict) and all(isinstance(entry.get(k), int | float) for k in ("input", "output"))):
+        if not (
+            isinstance(entry, dict)
+            and all(isinstance(entry.get(k), int | float) and 0 <= entry[k] < math.inf for k in ("input", "output"))
+        ):  # NaN and infinities fail the range too
             raise InputDataError(f'{path}: field {model!r}: expected {{"input": USD per 1M, "output": USD per 1M}}')
         prices[model] = (float(entry["input"]), float(entry["output"]))
     return prices
@@ -47,3 +51,21 @@ def cost_usd(
     if price is None:
         return None
     return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+
+
+def require_price(prices: dict[str, tuple[float, float]], model: str, budget: float | None) -> None:
+    """A budget needs a price: refuse one for a model the table lacks rather than count its requests as $0."""
+    if budget is not None and model not in prices:
+        raise PipelineError(
+            f"--max-cost needs the price of {model!r}, which the price table lacks (it knows {', '.join(prices)}): "
+            f'pass --prices FILE holding {{"{model}": {{"input": USD per 1M tokens, "output": USD per 1M tokens}}}}'
+        )
+
+
+def worst_case_usd(prices: dict[str, tuple[float, float]], model: str, prompt_chars: int, max_tokens: int) -> float:
+    """The most a request can cost: its prompt at a generous 2 characters a token, and every one of `max_tokens`.
+
+    >>> round(worst_case_usd({"m": (1.0, 2.0)}, "m", 2000, 1000), 6)  # 1,050 prompt + 1,000 answer tokens
+    0.00305
+    """
+    return cost_usd(prices, model, prompt_chars // 2 + 50, max_tokens) or 0.0
