@@ -65,6 +65,9 @@ BELARUS = "The recent protests in Belarus are part of a growing wave of disconte
         ("Calculate the result of the expression.", "12 + 7 * 3", "57", "wrong_arithmetic_answer"),
         ("Compute 7 / 3, rounded to two decimals.", "", "7 / 3 = 2.36", "wrong_arithmetic_answer"),
         ("Evaluate 1,000 - 1 for me.", "", "The answer is 998.", "wrong_arithmetic_answer"),
+        # from the released alpaca_data.json (its 5,000-record subset in tatsu-lab/stanford_alpaca): 8 * 32 is 256
+        ("Calculate the following equation: 8 * (25 + 7)", "", "216", "wrong_arithmetic_answer"),
+        ("Calculate (2 + 3) x 4", "", "14", "wrong_arithmetic_answer"),
         # Context the instruction points at but the example lacks
         ("Summarize the following article in three sentences.", "", "The article explains...",
          "instruction_refers_to_absent_input"),
@@ -103,6 +106,11 @@ def test_defect_is_named(instruction: str, task_input: str, output: str, reason:
         ("Name a word that contains the letters n, o, i, n, p, u and t.", "", "Nonput is not a word; input is."),
         # Arithmetic that is right, rounded, or not plain
         ("What is 25 × 4?", "", "100"),
+        # parentheses are part of the expression (these four were flagged in the released file's subset, wrongly)
+        ("Find the answer to the following equation: (3+3)*3", "", "18"),
+        ("Evaluate the expression 5 + (4 x 10).", "", "5 + (4 x 10) = 45."),
+        ("Evaluate the following expression: 8 x (5 + 7).", "", "96"),
+        ("Evaluate the following algebraic equation.", "2 (3 + 5)", "16"),  # implied product: not plain, not judged
         ("Calculate 5 + 3 * 2.", "", "5 + 3 * 2 = 5 + 6 = 11."),
         ("Compute 7 / 3, rounded to two decimals.", "", "2.33"),
         ("What is 1,234 + 766?", "", "The answer is 2,000."),
@@ -114,6 +122,9 @@ def test_defect_is_named(instruction: str, task_input: str, output: str, reason:
         # Context that is there after all
         ("Rewrite the following sentence in the past tense: I walk to school every day.", "", "I walked to school."),
         ('Translate this sentence into French: "The cat is black."', "", "Le chat est noir."),
+        # ... on a line of its own, or after a question (both in the released file)
+        ("Translate this sentence from English to French\n\nHe is a great leader", "", "Il est un grand leader."),
+        ("Is the following sentence true or false? Humans can breathe underwater.", "", "False."),
         ("Summarize the following article in one sentence.", "Bees pollinate crops.", "Bees help farming."),
         ("Write a story about the following characters and their journey.", "Tom and Ana", "Once upon a time..."),
         ("Describe the following concept to a child.", "", "Gravity pulls things down."),

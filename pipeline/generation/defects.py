@@ -46,7 +46,10 @@ _TASK_HEADER = re.compile(
 )
 _NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"  # 12, 1,000, 2.5
 # One expression of numbers and operators, not part of a date, a price, a percentage or an algebra term.
-_ARITHMETIC = re.compile(rf"(?<![\w.,/$%^]){_NUMBER}(?:\s*[-+*/×÷x]\s*{_NUMBER})+(?![\w%^/$]|[.,]\d)", re.I)
+# numbers and + - × ÷ with parentheses ("8 * (25 + 7)"); none right after a number ("2 (3 + 5)" is ambiguous)
+_ARITHMETIC = re.compile(
+    rf"(?<![\w.,/$%^])(?<!\d\s)\(*\s*{_NUMBER}\s*\)*(?:\s*[-+*/×÷x]\s*\(*\s*{_NUMBER}\s*\)*)+(?![\w%^/$]|[.,]\d)", re.I
+)
 _DIGIT_OPERATOR_DIGIT = re.compile(r"\d\s*[-+*/×÷xX]\s*-?\d")
 _ASKS_TO_COMPUTE = re.compile(r"^\s*(?:what is|what's|calculate|compute|evaluate|solve|find|work out|add|multiply)"
                               r"|\b(?:result|value|answer|equal|equals)\b", re.I)  # fmt: skip
@@ -63,7 +66,9 @@ _POINTS_AT_CONTEXT = re.compile(
     re.I,
 )
 _POINTING_WORDS = ("following", "given", "provided", "above", "attached", "below", "this", "these")
-_INLINE_CONTEXT = re.compile(r":\s*\S+(?:\s+\S+)+|[\"“'‘][^\"”'’]{3,}[\"”'’]")  # the context follows a colon or quotes
+# The context is in the instruction after all: after a colon, on a line of its own, after a question ("... true or
+# false? Humans can breathe underwater."), or in quotes; all seen in the released alpaca_data.json.
+_INLINE_CONTEXT = re.compile(r":\s*\S|\n\s*\S|\?\s+\S+(?:\s+\S+)+|[\"“'‘][^\"”'’]{3,}[\"”'’]")
 # Tasks that transform their input: an output equal to it means nothing was done.
 _EDIT_TASK = re.compile(
     r"\b(?:rewrite|re-write|edit|correct|fix|paraphrase|rephrase|reword|translate|convert|change|improve|revise|"
@@ -159,7 +164,8 @@ def is_unchanged_edit(example: Example) -> bool:
 
 def _evaluate(expression: str) -> Fraction | None:
     """The exact value of `3 × 4 + 1.5`, or None when it divides by zero or is not plain arithmetic."""
-    text = re.sub(r"(?<=\d)\s*[x×]\s*(?=[\d(-])", "*", expression, flags=re.I).replace("÷", "/").replace(",", "")
+    text = re.sub(r"(?<=[\d)])\s*[x×]\s*(?=[\d(-])", "*", expression, flags=re.I).replace("÷", "/").replace(",", "")
+    text = text.strip()
     try:
         tree = ast.parse(text, mode="eval").body
         return _fraction(tree)

@@ -145,7 +145,8 @@ class BatchRunner:
         try:
             uploaded = self._client.files.create(file=("requests.jsonl", b"".join(lines)), purpose="batch")
         except openai.APIError as error:
-            raise TeacherError(f"uploading the batch file to {self.config.base_url} failed ({_what(error)}); "
+            why = self._teacher.redact(_what(error))
+            raise TeacherError(f"uploading the batch file to {self.config.base_url} failed ({why}); "
                                "nothing was submitted: run the same command again") from None  # fmt: skip
         self._write({"event": "uploaded", "file_id": uploaded.id, "keys": keys})
         batch = self._create(uploaded.id)
@@ -158,7 +159,8 @@ class BatchRunner:
             batch = self._client.batches.create(input_file_id=file_id, endpoint=ENDPOINTS[self.config.api],
                                                 completion_window="24h")  # type: ignore[arg-type]  # fmt: skip
         except openai.APIError as error:
-            raise TeacherError(f"creating the batch at {self.config.base_url} failed ({_what(error)}); the uploaded "
+            why = self._teacher.redact(_what(error))
+            raise TeacherError(f"creating the batch at {self.config.base_url} failed ({why}); the uploaded "
                                "file is journaled: run the same command again") from None  # fmt: skip
         self.created += 1
         return batch
@@ -206,12 +208,12 @@ class BatchRunner:
                     if response.get("status_code") == 200:
                         answers[record["custom_id"]] = self._response(response)
                     else:
-                        failed[record["custom_id"]] = _line_error(record)
+                        failed[record["custom_id"]] = self._teacher.redact(_line_error(record))
         if batch.error_file_id:
             for line in self._client.files.content(batch.error_file_id).text.splitlines():
                 if line.strip():
                     record = json.loads(line)
-                    failed[record["custom_id"]] = _line_error(record)
+                    failed[record["custom_id"]] = self._teacher.redact(_line_error(record))
         for key in event["keys"]:
             if key not in answers and key not in failed:
                 failed[key] = f"batch {batch.status}"
