@@ -20,6 +20,7 @@ import ijson
 
 from pipeline.core.errors import InputDataError
 
+MAX_DEPTH = 64  # far deeper than any record format read here (self-instruct's is 3)
 PIECE_BYTES = 1 << 16  # a minified JSON list is one long line: feed it in pieces, so memory stays bounded
 EXPECTED = "expected a JSON list of records or one JSON object per line (JSONL)"
 
@@ -77,6 +78,8 @@ def _json_lines(path: Path, handle: BinaryIO) -> Iterator[RawRecord]:
             yield RawRecord(index, line, json.loads(row.rstrip(b"\r\n")))
         except UnicodeDecodeError as error:
             yield RawRecord(index, line, None, f"byte {row[error.start]:#04x} is not valid UTF-8")
+        except RecursionError:
+            raise InputDataError(f"{path}:{line}: JSON nested too deep to be a record; {EXPECTED}") from None
         except json.JSONDecodeError as error:
             if index == 0:  # the first record is no JSON either: this is not a JSONL file
                 raise InputDataError(f"{path}:{line}: invalid JSON ({error.msg}); {EXPECTED}") from None
@@ -85,14 +88,15 @@ def _json_lines(path: Path, handle: BinaryIO) -> Iterator[RawRecord]:
 
 
 def _json_list(path: Path, handle: BinaryIO) -> Iterator[RawRecord]:
-    """ijson's events, fed a line at a time: a record starts on the line whose piece held its first token.
+    """ijson's basic events, fed a line at a time: a record starts on the line whose piece held its first token.
 
     A flat object (Alpaca's records: string fields only) is built inline, at half the cost of ijson's
-    `ObjectBuilder`, which takes over when a field holds an object or a list.
+    `ObjectBuilder`, which takes over when a field holds an object or a list. Basic events carry no path prefix
+    (a prefix grows with the depth, so `[[[...]]]` 100,000 deep once took 24 GB); deeper than MAX_DEPTH stops.
     """
     events = ijson.sendable_list()
-    parser = ijson.parse_coro(events, use_float=True)
-    line, index, start = 1, 0, 0
+    parser = ijson.basic_parse_coro(events, use_float=True)
+    line, index, start, depth = 1, 0, 0, 0
     flat: dict[str, Any] | None = None  # the record being built inline
     key = ""
     builder: Any = None  # ijson.ObjectBuilder of a record with nested values
@@ -105,13 +109,35 @@ def _json_list(path: Path, handle: BinaryIO) -> Iterator[RawRecord]:
                 parser.close()
         except ijson.JSONError as error:
             raise InputDataError(f"{path}:{line}: invalid JSON ({_first_line(error)})") from None
-        for prefix, event, value in events:
-            if flat is not None:
-                if event == "map_key":
-                    key = value
-                elif event == "end_map" and prefix == "item":
+        for event, value in events:
+            if event in ("end_map", "end_array"):
+                depth -= 1
+            level = depth  # 0: the file's list itself; 1: a record; 2 and deeper: inside a record
+            if event in ("start_map", "start_array"):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise InputDataError(f"{path}:{line}: JSON nested deeper than {MAX_DEPTH} levels; {EXPECTED}")
+            if level == 0:
+                continue
+            if level == 1:
+                if event == "start_map":
+                    flat, start = {}, line
+                elif event == "start_array":
+                    builder, start = ijson.ObjectBuilder(), line
+                    builder.event(event, value)
+                elif flat is not None:  # end_map of a flat record
                     yield RawRecord(index, start, flat)
                     index, flat = index + 1, None
+                elif builder is not None:  # the end of a record with nested values
+                    builder.event(event, value)
+                    yield RawRecord(index, start, builder.value)
+                    index, builder = index + 1, None
+                else:  # a string, number, true/false or null where a record should be
+                    yield RawRecord(index, line, value)
+                    index += 1
+            elif flat is not None:
+                if event == "map_key":
+                    key = value
                 elif event in ("start_map", "start_array"):  # a nested value: ObjectBuilder from here on
                     builder = ijson.ObjectBuilder()
                     builder.event("start_map", None)
@@ -125,18 +151,6 @@ def _json_list(path: Path, handle: BinaryIO) -> Iterator[RawRecord]:
                     flat[key] = value
             elif builder is not None:
                 builder.event(event, value)
-                if prefix == "item" and event in ("end_map", "end_array"):
-                    yield RawRecord(index, start, builder.value)
-                    index, builder = index + 1, None
-            elif prefix == "item":
-                if event == "start_map":
-                    flat, start = {}, line
-                elif event == "start_array":
-                    builder, start = ijson.ObjectBuilder(), line
-                    builder.event(event, value)
-                else:  # a string, number, true/false or null where a record should be
-                    yield RawRecord(index, line, value)
-                    index += 1
         del events[:]
         if not piece:
             return
