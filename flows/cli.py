@@ -146,6 +146,17 @@ DATASET_OPTIONS = _options(
 )
 
 
+ROUGE_OPTIONS = _options(  # the novelty rule of dedup and clean
+    click.option(
+        "--seed-tasks", type=click.Path(path_type=Path), default=None,
+        help="Seed tasks to pre-load into the ROUGE-L pool (any format generate accepts).",
+    ),
+    option(GenerateConfig, "rouge_threshold", "--threshold", "threshold"),
+    option(GenerateConfig, "tokenizer"),
+    option(GenerateConfig, "top_k_similar", "--top-k", "top_k"),
+)  # fmt: skip
+
+
 def _default_run_dir() -> Path:
     return Path("outputs") / time.strftime("run-%Y%m%d-%H%M%S")
 
@@ -493,15 +504,7 @@ def simulate(
     required=True,
     help="Kept records: .json for an indented JSON list (alpaca_data.json layout), else JSONL.",
 )
-@click.option(
-    "--seed-tasks",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Seed tasks to pre-load into the pool (any format generate accepts).",
-)
-@option(GenerateConfig, "rouge_threshold", "--threshold", "threshold")
-@option(GenerateConfig, "tokenizer")
-@option(GenerateConfig, "top_k_similar", "--top-k", "top_k")
+@ROUGE_OPTIONS
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def dedup(
     input_path: Path, output: Path, seed_tasks: Path | None, threshold: float, tokenizer: str, top_k: int,
@@ -530,15 +533,7 @@ def dedup(
     required=True,
     help="Output folder: kept.jsonl, rejected.jsonl, alpaca_data.json, summary.json and report/ (replaced whole).",
 )
-@click.option(
-    "--seed-tasks",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Seed tasks to pre-load into the ROUGE-L pool (any format generate accepts).",
-)
-@option(GenerateConfig, "rouge_threshold", "--threshold", "threshold")
-@option(GenerateConfig, "tokenizer")
-@option(GenerateConfig, "top_k_similar", "--top-k", "top_k")
+@ROUGE_OPTIONS
 @click.option("--no-dedup", is_flag=True, help="Skip the ROUGE-L near-duplicate rule (repairs and rules only).")
 @click.option(
     "--rules",

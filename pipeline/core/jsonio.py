@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -81,3 +82,13 @@ def cut_torn_tail(path: Path) -> None:
         if end < size:
             log.warning("%s: dropped %d bytes of a line cut short by an interrupted write", path, size - end)
             handle.truncate(end)
+
+
+def swap_folder(partial: Path, final: Path) -> None:
+    """Put a folder built beside `final` in its place; a kill in between leaves one complete folder, never a mix."""
+    retired = final.with_name(f".{final.name}.old")
+    shutil.rmtree(retired, ignore_errors=True)
+    if final.exists():
+        final.rename(retired)
+    partial.rename(final)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -21,6 +21,7 @@ import datasets
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, List, Value
 
 from pipeline.core.errors import HubError, InputDataError, RunDirError
+from pipeline.core.jsonio import swap_folder
 from pipeline.core.lock import FolderLock
 from pipeline.core.runfiles import (
     ALPACA_JSON,
@@ -194,7 +195,7 @@ def _build(
     report = write_report(run, rows, counts, partial / REPORT_DIR, QUALITY_FLAGS, selection)
     write_card(partial / DATASET_CARD, run, splits, report, license_id, validation_size, seed, QUALITY_FLAGS,
                selection)  # fmt: skip
-    _swap(partial, final)
+    swap_folder(partial, final)
     card, report_md = final / DATASET_CARD, final / REPORT_DIR / REPORT_MD
     return DatasetSummary(final, final / HF_DIR, final / ALPACA_JSON, card, report_md, counts, run.notes, selection)
 
@@ -207,16 +208,6 @@ def _write_alpaca_json(path: Path, rows: list[dict[str, Any]]) -> None:
     records = [{"instruction": row["instruction"], "input": row["input"], "output": row["output"]} for row in rows]
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(records, handle, indent=4, default=str)
-
-
-def _swap(partial: Path, final: Path) -> None:
-    """Replace the old dataset folder with the new one; a crash in between leaves one of them complete."""
-    retired = final.with_name(f".{final.name}.old")
-    shutil.rmtree(retired, ignore_errors=True)
-    if final.exists():
-        final.rename(retired)
-    partial.rename(final)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from pipeline.core.datafile import RawRecord
 from pipeline.core.errors import InputDataError
-from pipeline.core.jsonio import write_json_atomic
+from pipeline.core.jsonio import swap_folder, write_json_atomic
 from pipeline.core.records import Example
 from pipeline.generation.config import DEFAULT_THRESHOLD, Tokenizer
 from pipeline.generation.dedup import RougeIndex
@@ -154,7 +154,7 @@ def clean_file(
         raise
     summary = _with_elapsed(summary, time.perf_counter() - started)
     write_json_atomic(partial / SUMMARY_FILE, asdict(summary))
-    _swap(partial, final)
+    swap_folder(partial, final)
     return summary
 
 
@@ -260,16 +260,6 @@ def _similar(verdict: Verdict) -> list[dict[str, Any]]:
 
 def _with_elapsed(summary: CleanSummary, elapsed: float) -> CleanSummary:
     return CleanSummary(**{**asdict(summary), "elapsed_s": round(elapsed, 2)})
-
-
-def _swap(partial: Path, final: Path) -> None:
-    """Put the new folder in the old one's place; a kill in between leaves one complete set, never a mix."""
-    retired = final.with_name(f".{final.name}.old")
-    shutil.rmtree(retired, ignore_errors=True)
-    if final.exists():
-        final.rename(retired)
-    partial.rename(final)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 # ---- dedup: the ROUGE-L rule only, one output file with sidecars -----------------------------------------------

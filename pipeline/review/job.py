@@ -229,6 +229,15 @@ class Plan:
         fold_parts(self.journal)
         write_stats(self.journal.with_suffix(".stats.json"), stats, extra(self.journal))
 
+    def run(self, teacher_config: TeacherConfig, api_key: str, extra: Callable[[Path], dict[str, Any]],
+            batch: bool = False, **options: Any) -> ReviewStats:  # fmt: skip
+        """Ask what the journal lacks, online or through the Batch API (half the price, answers within 24 h), then
+        `finish`. `options`: those of `run_requests` (concurrency, max_cost, prices, cache, progress, poll_s)."""
+        run = run_requests_batched if batch else run_requests
+        stats = run(self.task, self.requests, teacher_config, api_key, self.journal, self.record, **options)
+        self.finish(extra, stats)
+        return stats
+
 
 def run_requests_batched(
     task: str,

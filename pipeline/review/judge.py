@@ -11,7 +11,7 @@ from pipeline.core.errors import RunDirError
 from pipeline.core.jsonio import read_jsonl
 from pipeline.core.records import Example, TeacherResponse
 from pipeline.core.runfiles import JUDGEMENTS_DIR, KEPT, REJECTED
-from pipeline.review.job import Plan, Request, ReviewStats, run_requests, run_requests_batched
+from pipeline.review.job import Plan, Request, ReviewStats
 from pipeline.review.parse import parse_judgement
 from pipeline.review.prompts import JUDGE_VERSION, RUBRICS, judge_prompt, review_key
 from pipeline.review.reanswer import usable_reanswers
@@ -92,12 +92,10 @@ def judge_run(
 ) -> ReviewStats:
     """Score every example of `run_dir` not judged yet under this rubric by this model; returns the session's
     counters and writes `judgements/<outputs>-<rubric>.stats.json` with the score distribution of the journal."""
+    options = {"concurrency": concurrency, "max_cost": max_cost, "prices": prices, "cache": cache,
+               "progress": progress, "poll_s": poll_s}  # fmt: skip
     plan = judge_plan(run_dir, teacher_config, rubric, outputs, include_rejected)
-    run = run_requests_batched if batch else run_requests  # batches: half the price, answers within 24 h
-    stats = run(plan.task, plan.requests, teacher_config, api_key, plan.journal, plan.record, concurrency=concurrency,
-                max_cost=max_cost, prices=prices, cache=cache, progress=progress, poll_s=poll_s)  # fmt: skip
-    plan.finish(judge_stats, stats)
-    return stats
+    return plan.run(teacher_config, api_key, judge_stats, batch=batch, **options)
 
 
 def latest_judgements(journal: Path) -> dict[tuple[str, str, str], dict[str, Any]]:

@@ -10,7 +10,7 @@ from pipeline.core.errors import RunDirError
 from pipeline.core.jsonio import read_jsonl
 from pipeline.core.records import TeacherResponse
 from pipeline.core.runfiles import KEPT, REANSWERED
-from pipeline.review.job import Plan, Request, ReviewStats, run_requests, run_requests_batched
+from pipeline.review.job import Plan, Request, ReviewStats
 from pipeline.review.prompts import REANSWER_VERSION, reanswer_prompt, review_key
 from pipeline.teacher.cache import ResponseCache
 from pipeline.teacher.config import TeacherConfig
@@ -57,12 +57,9 @@ def reanswer_run(
     poll_s: float = 5.0,
 ) -> ReviewStats:
     """Ask `teacher_config.model` for a new output to every kept instruction not re-answered by it yet."""
-    plan = reanswer_plan(run_dir, teacher_config)
-    run = run_requests_batched if batch else run_requests  # batches: half the price, answers within 24 h
-    stats = run(plan.task, plan.requests, teacher_config, api_key, plan.journal, plan.record, concurrency=concurrency,
-                max_cost=max_cost, prices=prices, cache=cache, progress=progress, poll_s=poll_s)  # fmt: skip
-    plan.finish(reanswer_stats, stats)
-    return stats
+    options = {"concurrency": concurrency, "max_cost": max_cost, "prices": prices, "cache": cache,
+               "progress": progress, "poll_s": poll_s}  # fmt: skip
+    return reanswer_plan(run_dir, teacher_config).run(teacher_config, api_key, reanswer_stats, batch=batch, **options)
 
 
 def usable_reanswers(run_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
