@@ -785,11 +785,14 @@ def export(model_dir: Path, export_format: str, output_dir: Path) -> None:
     "--max-cost", type=click.FloatRange(min=0), default=SCHEDULED_MAX_COST, show_default=True,
     help="Per-run teacher budget in USD of the deployments that buy answers (the form shows it; edit it there).",
 )  # fmt: skip
-def serve(generation_cron: str, pipeline_cron: str, outputs_root: Path | None, max_cost: float) -> None:
+@click.option("--no-max-cost", is_flag=True,
+              help="No per-run budget (for a local server, which has no price; a budget needs one).")  # fmt: skip
+def serve(generation_cron: str, pipeline_cron: str, outputs_root: Path | None, max_cost: float,
+          no_max_cost: bool) -> None:  # fmt: skip
     """Register the deployments with their schedules and run them as they come due (Ctrl-C stops)."""
     from flows.serve import main as serve_deployments
 
-    serve_deployments(generation_cron, pipeline_cron, outputs_root, max_cost)
+    serve_deployments(generation_cron, pipeline_cron, outputs_root, None if no_max_cost else max_cost)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,8 @@ def test_deployment_schedule_and_parameter_form(prefect_server) -> None:
 
     from flows.serve import build_deployments
 
+    unbudgeted = next(d for d in build_deployments(max_cost=None) if d.name == "weekly")  # serve --no-max-cost
+    assert unbudgeted.parameters["params"]["generate"]["max_cost"] is None and "$" not in unbudgeted.description
     deployments = build_deployments(generation_cron="30 1 * * *")
     nightly = next(d for d in deployments if d.name == "nightly")
     deployment_id = nightly.apply()

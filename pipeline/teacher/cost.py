@@ -58,7 +58,8 @@ def require_price(prices: dict[str, tuple[float, float]], model: str, budget: fl
     if budget is not None and model not in prices:
         raise PipelineError(
             f"--max-cost needs the price of {model!r}, which the price table lacks (it knows {', '.join(prices)}): "
-            f'pass --prices FILE holding {{"{model}": {{"input": USD per 1M tokens, "output": USD per 1M tokens}}}}'
+            f'pass --prices FILE holding {{"{model}": {{"input": USD per 1M tokens, "output": USD per 1M tokens}}}}, '
+            "or run without a budget (a deployment: clear max_cost in its form, or `serve --no-max-cost`)"
         )
 
 
