@@ -254,7 +254,7 @@ def _review_flow(params: ReviewParams) -> tuple[Any, Any]:
     from flows.endpoint import budget_prices, resolve_endpoint, teacher_model
     from pipeline.review.job import ReviewStats, journaled_keys, project
     from pipeline.teacher.config import TeacherConfig
-    from pipeline.teacher.cost import load_prices
+    from pipeline.teacher.cost import load_prices, require_price
 
     logger = get_run_logger()
     params = params.model_copy(update={"run_dir": under_outputs_root(params.run_dir)})
@@ -264,8 +264,7 @@ def _review_flow(params: ReviewParams) -> tuple[Any, Any]:
         teacher = _review_teacher(params, endpoint.base_url, model)
         plan = _review_plan(params, teacher)
         prices = budget_prices(load_prices(None), endpoint, model, params.max_cost)
-        if params.max_cost is not None and model not in prices:
-            raise PipelineError(f"max_cost needs a price for model {model!r}; this model has none in the price table")
+        require_price(prices, model, params.max_cost)
         done = journaled_keys(plan.journal)
         todo = [request for request in plan.requests if request.key not in done]
         stats = ReviewStats(plan.task, model, items=len(plan.requests), done_before=len(plan.requests) - len(todo))

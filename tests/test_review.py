@@ -153,7 +153,7 @@ def test_max_cost_needs_a_price_and_stops_before_crossing_it(judged_run: Path, s
     args = ["judge", str(judged_run), "--rubric", "helpfulness", "--base-url", server.base_url, "--model",
             "simulated-judge", "--no-cache", "--no-progress", "--max-cost", "0.01"]  # fmt: skip
     refused = CliRunner().invoke(main, args)
-    assert refused.exit_code != 0 and "--max-cost needs a price for model 'simulated-judge'" in refused.output
+    assert refused.exit_code != 0 and "--max-cost needs the price of 'simulated-judge'" in refused.output
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"simulated-judge": {"input": 10.0, "output": 10.0}}), encoding="utf-8")
     result = CliRunner().invoke(main, [*args, "--prices", str(prices), "--concurrency", "4"])

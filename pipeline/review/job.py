@@ -18,13 +18,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from pipeline.core.errors import PipelineError
 from pipeline.core.jsonio import append_durably, cut_torn_tail, read_jsonl, write_json_atomic
 from pipeline.core.records import TeacherResponse
 from pipeline.review.prompts import ReviewPrompt, request_seed
 from pipeline.teacher.cache import ResponseCache
 from pipeline.teacher.config import TeacherConfig
-from pipeline.teacher.cost import cost_usd
+from pipeline.teacher.cost import cost_usd, require_price
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +125,8 @@ def run_requests(
     from pipeline.teacher.client import Teacher  # the HTTP client loads only when there is work
 
     prices = prices or {}
+    require_price(prices, teacher_config.model, max_cost)
     priced = teacher_config.model in prices
-    if max_cost is not None and not priced:
-        raise PipelineError(
-            f"--max-cost needs a price for model {teacher_config.model!r}: pass --prices FILE with "
-            f'{{"{teacher_config.model}": {{"input": USD per 1M tokens, "output": USD per 1M tokens}}}}'
-        )
     done = journaled_keys(journal)
     todo = [request for request in requests if request.key not in done]
     stats = ReviewStats(task, teacher_config.model, items=len(requests), done_before=len(requests) - len(todo))
@@ -261,9 +256,8 @@ def run_requests_batched(
     from pipeline.teacher.batch import BATCH_DISCOUNT, BatchItem, BatchRunner
 
     prices = prices or {}
+    require_price(prices, teacher_config.model, max_cost)
     priced = teacher_config.model in prices
-    if max_cost is not None and not priced:
-        raise PipelineError(f"--max-cost needs a price for model {teacher_config.model!r}: pass --prices FILE")
     done = journaled_keys(journal)
     by_key = {request.key: request for request in requests}
     stats = ReviewStats(task, teacher_config.model, items=len(requests), done_before=len(by_key.keys() & done))

@@ -81,20 +81,20 @@ async def upload(request: web.Request) -> web.Response:
     return web.json_response(_file_object(file_id, entry))
 
 
-async def file_info(request: web.Request) -> web.Response:
+def _file(request: web.Request) -> tuple[str, dict[str, Any]]:
     file_id = request.match_info["file_id"]
     entry = _store(request)["files"].get(file_id)
     if entry is None:
         raise _error(404, f"No such File object: {file_id}", "id")
-    return web.json_response(_file_object(file_id, entry))
+    return file_id, entry
+
+
+async def file_info(request: web.Request) -> web.Response:
+    return web.json_response(_file_object(*_file(request)))
 
 
 async def file_content(request: web.Request) -> web.Response:
-    file_id = request.match_info["file_id"]
-    entry = _store(request)["files"].get(file_id)
-    if entry is None:
-        raise _error(404, f"No such File object: {file_id}", "id")
-    return web.Response(body=entry["data"], content_type="application/octet-stream")
+    return web.Response(body=_file(request)[1]["data"], content_type="application/octet-stream")
 
 
 async def create(request: web.Request) -> web.Response:
